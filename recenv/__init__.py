@@ -1,0 +1,49 @@
+"""recenv: a fast, batched Gymnasium simulator of e-commerce shoppers for RL research.
+
+Importing the package registers ``recenv/Shopping-v0`` for ``gymnasium.make`` and
+``gymnasium.make_vec``.
+"""
+
+from __future__ import annotations
+
+import gymnasium
+
+from recenv.config import (
+    CatalogConfig,
+    ChoiceConfig,
+    DynamicsConfig,
+    EnvConfig,
+    FunnelConfig,
+    ShopperConfig,
+    available_presets,
+    make_config,
+)
+from recenv.core import Simulator, build_world
+from recenv.env import ShoppingEnv
+from recenv.vector import ShoppingVectorEnv
+
+__version__ = "0.1.0"
+ENV_ID = "recenv/Shopping-v0"
+
+if ENV_ID not in gymnasium.registry:
+    gymnasium.register(
+        id=ENV_ID,
+        entry_point="recenv.env:ShoppingEnv",
+        vector_entry_point="recenv.vector:ShoppingVectorEnv",
+    )
+
+__all__ = [
+    "ENV_ID",
+    "CatalogConfig",
+    "ChoiceConfig",
+    "DynamicsConfig",
+    "EnvConfig",
+    "FunnelConfig",
+    "ShopperConfig",
+    "ShoppingEnv",
+    "ShoppingVectorEnv",
+    "Simulator",
+    "available_presets",
+    "build_world",
+    "make_config",
+]

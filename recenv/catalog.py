@@ -1,0 +1,111 @@
+"""The item model: categories, prices, latent embeddings, quality, popularity and arrivals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from recenv.config import CatalogConfig
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Immutable arrays describing the M items of one world (indexed by item id)."""
+
+    category: NDArray[np.int64]  # (n_items,)
+    embedding: NDArray[np.float32]  # (n_items, embedding_dim), unit rows
+    price: NDArray[np.float32]  # (n_items,)
+    quality: NDArray[np.float32]  # (n_items,)
+    popularity: NDArray[np.float64]  # (n_items,), Zipf prior, sums to 1
+    popularity_rank: NDArray[np.int64]  # (n_items,), 0 = most popular
+    is_clickbait: NDArray[np.bool_]  # (n_items,)
+    appeal: NDArray[np.float32]  # (n_items,), click utility from popularity and clickbait
+    release_session: NDArray[np.int64]  # (n_items,), session from which the item is on sale
+    n_categories: int
+    median_price: float
+
+    @property
+    def n_items(self) -> int:
+        return len(self.category)
+
+    @property
+    def has_arrivals(self) -> bool:
+        return bool(self.release_session[-1] > 0)
+
+    def item_features(self, include_embeddings: bool = False) -> dict[str, NDArray]:
+        """Observable item features for agents (copies; the latent model stays hidden)."""
+        features: dict[str, NDArray] = {
+            "category": self.category.copy(),
+            "price": self.price.copy(),
+            "popularity_rank": self.popularity_rank.copy(),
+            "release_session": self.release_session.copy(),
+        }
+        if include_embeddings:
+            features["embedding"] = self.embedding.copy()
+        return features
+
+
+def build_catalog(config: CatalogConfig, rng: np.random.Generator) -> Catalog:
+    """Draw a catalog.
+
+    Embedding: ``normalise(centroid[category] + category_spread * z)``; price:
+    ``exp(price_log_mean + category_level + price_log_std * z)``; popularity:
+    ``p_j ~ 1 / (rank_j + 1) ** popularity_exponent``; appeal:
+    ``popularity_weight * log(n_items * p_j) + clickbait_appeal * is_clickbait``.
+    """
+    n_items, n_categories, dim = config.n_items, config.n_categories, config.embedding_dim
+    # Every category gets at least one item; the rest are spread uniformly.
+    category = np.concatenate(
+        [np.arange(n_categories), rng.integers(0, n_categories, n_items - n_categories)]
+    )
+    rng.shuffle(category)
+
+    centroids = _unit_rows(rng.standard_normal((n_categories, dim)))
+    embedding = centroids[category] + config.category_spread * rng.standard_normal(
+        (n_items, dim)
+    ) / np.sqrt(dim)
+    embedding = _unit_rows(embedding)
+
+    category_level = config.category_price_std * rng.standard_normal(n_categories)
+    log_price = (
+        config.price_log_mean
+        + category_level[category]
+        + config.price_log_std * rng.standard_normal(n_items)
+    )
+
+    quality = config.quality_std * rng.standard_normal(n_items)
+    is_clickbait = rng.random(n_items) < config.clickbait_fraction
+    quality[is_clickbait] = config.clickbait_quality
+
+    popularity_rank = rng.permutation(n_items)
+    popularity = (popularity_rank + 1.0) ** -config.popularity_exponent
+    popularity /= popularity.sum()
+    appeal = config.popularity_weight * np.log(n_items * popularity)
+    appeal += config.clickbait_appeal * is_clickbait
+
+    release_session = np.zeros(n_items, dtype=np.int64)
+    first_new = n_items - config.n_new_items
+    release_session[first_new:] = (
+        np.arange(1, config.n_new_items + 1, dtype=np.int64) * config.new_item_interval
+    )
+
+    return Catalog(
+        category=category.astype(np.int64),
+        embedding=embedding.astype(np.float32),
+        price=np.exp(log_price).astype(np.float32),
+        quality=quality.astype(np.float32),
+        popularity=popularity,
+        popularity_rank=popularity_rank.astype(np.int64),
+        is_clickbait=is_clickbait,
+        appeal=appeal.astype(np.float32),
+        release_session=release_session,
+        n_categories=n_categories,
+        median_price=float(np.exp(config.price_log_mean)),
+    )
+
+
+def _unit_rows(matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.maximum(norms, 1e-12)

@@ -1,0 +1,363 @@
+"""Typed, validated configuration of the shopper simulator.
+
+The dataclasses here are the single source of truth for every knob of the simulator: Hydra
+uses them as structured-config schemas (so a typo fails at composition) and plain Python
+users build them directly or through :func:`make_config`. Every field is range-checked in
+``__post_init__``; a bad value raises :class:`ValueError` naming the field, the value and
+the allowed range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, NamedTuple
+
+PRESET_DIR = Path(__file__).resolve().parent.parent / "conf" / "env"
+
+
+class Bound(NamedTuple):
+    """Allowed closed interval ``[low, high]`` of a numeric field (None = unbounded)."""
+
+    low: float | None = None
+    high: float | None = None
+
+    def describe(self) -> str:
+        low = "-inf" if self.low is None else f"{self.low:g}"
+        high = "inf" if self.high is None else f"{self.high:g}"
+        return f"[{low}, {high}]"
+
+    def contains(self, value: float) -> bool:
+        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+
+
+POSITIVE_INT = Bound(1, None)
+NON_NEGATIVE = Bound(0, None)
+PROBABILITY = Bound(0, 1)
+
+
+class _Validated:
+    """Mixin: type-check and range-check every field listed in ``bounds``."""
+
+    bounds: ClassVar[dict[str, Bound]] = {}
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    def __post_init__(self) -> None:
+        section = type(self).__name__
+        for spec in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, spec.name)
+            expected = spec.type if isinstance(spec.type, str) else spec.type.__name__
+            if expected in ("int", "float"):
+                _check_number(section, spec.name, value, expected)
+                if expected == "float":
+                    object.__setattr__(self, spec.name, float(value))
+            elif expected == "bool" and not isinstance(value, bool):
+                raise ValueError(f"{section}.{spec.name}: expected true/false, got {value!r}")
+            elif expected == "str" and not isinstance(value, str):
+                raise ValueError(f"{section}.{spec.name}: expected a string, got {value!r}")
+        for name, bound in self.bounds.items():
+            value = getattr(self, name)
+            if not bound.contains(value):
+                raise ValueError(
+                    f"{section}.{name} = {value!r} is out of range; allowed: {bound.describe()}"
+                )
+        for name, allowed in self.choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"{section}.{name} = {getattr(self, name)!r} is not allowed; "
+                    f"choose one of {allowed}"
+                )
+
+
+def _check_number(section: str, name: str, value: Any, expected: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{section}.{name}: expected a number ({expected}), got {value!r}")
+    if expected == "int" and not isinstance(value, int):
+        raise ValueError(f"{section}.{name}: expected an integer, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{section}.{name} = {value!r} must be finite")
+
+
+@dataclass(frozen=True)
+class CatalogConfig(_Validated):
+    """The item model: categories, prices, latent embeddings, quality, popularity, arrivals.
+
+    Item embeddings are unit vectors scattered around a per-category centroid; price is
+    log-normal around a per-category level; popularity follows a Zipf law over a random
+    ranking; a fraction of items is clickbait (appealing but of low quality). The last
+    ``n_new_items`` item ids are not on sale at first and are released one every
+    ``new_item_interval`` sessions (cold-start items).
+    """
+
+    n_items: int = 1000
+    n_categories: int = 20
+    embedding_dim: int = 16
+    category_spread: float = 0.6  # std of an item's embedding around its category centroid
+    price_log_mean: float = 0.0  # log median price: prices are in units of the median
+    category_price_std: float = 0.5  # spread of category price levels (log scale)
+    price_log_std: float = 0.4  # spread of prices inside a category (log scale)
+    popularity_exponent: float = 1.0  # Zipf exponent of the popularity prior
+    popularity_weight: float = 0.3  # click utility per unit of log-popularity
+    quality_std: float = 1.0
+    clickbait_fraction: float = 0.1
+    clickbait_appeal: float = 3.5  # extra click utility of a clickbait item
+    clickbait_quality: float = -2.5  # quality of a clickbait item
+    n_new_items: int = 0
+    new_item_interval: int = 1
+    observable_embeddings: bool = False  # expose latent embeddings in item_features
+
+    bounds: ClassVar[dict[str, Bound]] = {
+        "n_items": Bound(2, 10_000_000),
+        "n_categories": POSITIVE_INT,
+        "embedding_dim": Bound(1, 1024),
+        "category_spread": NON_NEGATIVE,
+        "category_price_std": NON_NEGATIVE,
+        "price_log_std": NON_NEGATIVE,
+        "popularity_exponent": NON_NEGATIVE,
+        "quality_std": NON_NEGATIVE,
+        "clickbait_fraction": PROBABILITY,
+        "n_new_items": NON_NEGATIVE,
+        "new_item_interval": POSITIVE_INT,
+    }
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.n_categories > self.n_items:
+            raise ValueError(
+                f"CatalogConfig.n_categories = {self.n_categories} is out of range; "
+                f"allowed: [1, n_items={self.n_items}]"
+            )
+        if self.n_new_items >= self.n_items:
+            raise ValueError(
+                f"CatalogConfig.n_new_items = {self.n_new_items} is out of range; "
+                f"allowed: [0, n_items - 1 = {self.n_items - 1}]"
+            )
+
+
+@dataclass(frozen=True)
+class ShopperConfig(_Validated):
+    """The user model: taste segments, price sensitivity, budget, patience, history, intent.
+
+    A shopper's taste is ``taste_scale * normalise(segment_centre + taste_noise * z)``;
+    price sensitivity and budget are log-normal; patience starts near ``patience_mean``.
+    A returning shopper arrives with ``initial_history`` past interactions; with
+    probability ``intent_probability`` a shopper searches for one category (the query).
+    """
+
+    n_segments: int = 6
+    taste_noise: float = 0.5
+    taste_scale: float = 1.5
+    price_sensitivity_mean: float = 0.8  # utility lost per unit of log(price / median price)
+    price_sensitivity_std: float = 0.3  # log-normal sigma
+    budget_log_mean: float = 3.0  # median budget exp(3) ~ 20 median-priced items
+    budget_log_std: float = 0.5
+    patience_mean: float = 1.0
+    patience_std: float = 0.15
+    returning_fraction: float = 0.5
+    initial_history: int = 5
+    history_candidates: int = 16  # items a returning shopper chose among for each past pick
+    intent_probability: float = 0.0
+    intent_bonus: float = 2.0  # utility bonus of items of the searched category
+    off_intent_penalty: float = 1.0  # utility penalty of other categories when searching
+
+    bounds: ClassVar[dict[str, Bound]] = {
+        "n_segments": POSITIVE_INT,
+        "taste_noise": NON_NEGATIVE,
+        "taste_scale": NON_NEGATIVE,
+        "price_sensitivity_mean": NON_NEGATIVE,
+        "price_sensitivity_std": NON_NEGATIVE,
+        "budget_log_std": NON_NEGATIVE,
+        "patience_mean": Bound(0.01, None),
+        "patience_std": NON_NEGATIVE,
+        "returning_fraction": PROBABILITY,
+        "initial_history": NON_NEGATIVE,
+        "history_candidates": POSITIVE_INT,
+        "intent_probability": PROBABILITY,
+        "intent_bonus": NON_NEGATIVE,
+        "off_intent_penalty": NON_NEGATIVE,
+    }
+
+
+@dataclass(frozen=True)
+class ChoiceConfig(_Validated):
+    """The multinomial-logit choice among the slate and a no-click option.
+
+    ``u = taste . embedding + appeal + quality_weight * quality
+    - price_sensitivity * log(price / median) - fatigue_weight * fatigue[category]
+    - position_bias * log(1 + position)``, ``u_none = no_click_utility``;
+    ``P(item k) = exp(u_k) / (exp(u_none) + sum_j exp(u_j))``.
+    """
+
+    no_click_utility: float = 2.0
+    position_bias: float = 1.0
+    quality_weight: float = 0.3  # how much quality shows before the click
+    fatigue_weight: float = 1.0
+
+    bounds: ClassVar[dict[str, Bound]] = {
+        "position_bias": NON_NEGATIVE,
+        "fatigue_weight": NON_NEGATIVE,
+    }
+
+
+@dataclass(frozen=True)
+class FunnelConfig(_Validated):
+    """Click -> add-to-cart -> checkout, and the reward weights on each event.
+
+    ``P(cart | click) = sigmoid(cart_bias + cart_quality_weight * quality
+    + cart_taste_weight * taste . embedding)`` if the price fits the remaining budget;
+    each step a non-empty cart is bought with ``P = sigmoid(checkout_bias +
+    checkout_quality_weight * mean cart quality)``. Reward = ``reward_click * click +
+    reward_cart * cart + reward_purchase * (revenue | items bought)``.
+    """
+
+    cart_bias: float = -0.5
+    cart_quality_weight: float = 1.2
+    cart_taste_weight: float = 0.3
+    checkout_bias: float = -1.5
+    checkout_quality_weight: float = 1.0
+    reward_click: float = 0.3
+    reward_cart: float = 0.0
+    reward_purchase: float = 1.0
+    purchase_reward: str = "revenue"
+
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {"purchase_reward": ("revenue", "count")}
+
+
+@dataclass(frozen=True)
+class DynamicsConfig(_Validated):
+    """What changes between steps: taste drift, category fatigue and patience.
+
+    Taste drifts toward consumed items: ``taste += rate * (taste_scale * embedding - taste)``.
+    Fatigue: ``fatigue = fatigue_decay * fatigue + fatigue_per_exposure * shown[category]``.
+    Patience: ``patience += -patience_decay - boredom * fatigue[shown]
+    + clicked * patience_per_quality * quality + bought * purchase_patience``, capped at
+    ``max_patience``: good clicks restore it, clickbait and monotony drain it.
+    """
+
+    taste_drift_click: float = 0.05
+    taste_drift_purchase: float = 0.2
+    fatigue_per_exposure: float = 0.35
+    fatigue_decay: float = 0.85
+    patience_decay: float = 0.06
+    patience_per_quality: float = 0.08
+    purchase_patience: float = 0.1
+    boredom: float = 0.08  # patience lost per unit of fatigue of the shown category
+    max_patience: float = 1.5
+
+    bounds: ClassVar[dict[str, Bound]] = {
+        "taste_drift_click": PROBABILITY,
+        "taste_drift_purchase": PROBABILITY,
+        "fatigue_per_exposure": NON_NEGATIVE,
+        "fatigue_decay": PROBABILITY,
+        "patience_decay": NON_NEGATIVE,
+        "patience_per_quality": NON_NEGATIVE,
+        "purchase_patience": NON_NEGATIVE,
+        "boredom": NON_NEGATIVE,
+        "max_patience": Bound(0.01, None),
+    }
+
+
+@dataclass(frozen=True)
+class EnvConfig(_Validated):
+    """Everything that defines a shopping scenario (the ``env`` Hydra group)."""
+
+    catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    shoppers: ShopperConfig = field(default_factory=ShopperConfig)
+    choice: ChoiceConfig = field(default_factory=ChoiceConfig)
+    funnel: FunnelConfig = field(default_factory=FunnelConfig)
+    dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
+    slate_size: int = 1  # 1 -> Discrete(n_items) actions; >1 -> MultiDiscrete slates
+    history_length: int = 20
+    cart_capacity: int = 10
+    max_steps: int = 50
+    catalog_seed: int = 0  # the world (catalog, segments) is fixed by this, not by reset seeds
+    expose_hidden_state: bool = False  # put taste, patience, budget ... in info["hidden"]
+
+    bounds: ClassVar[dict[str, Bound]] = {
+        "slate_size": POSITIVE_INT,
+        "history_length": POSITIVE_INT,
+        "cart_capacity": POSITIVE_INT,
+        "max_steps": POSITIVE_INT,
+        "catalog_seed": NON_NEGATIVE,
+    }
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.slate_size > self.catalog.n_items:
+            raise ValueError(
+                f"EnvConfig.slate_size = {self.slate_size} is out of range; "
+                f"allowed: [1, catalog.n_items={self.catalog.n_items}]"
+            )
+        if self.shoppers.initial_history > self.history_length:
+            raise ValueError(
+                f"ShopperConfig.initial_history = {self.shoppers.initial_history} is out of "
+                f"range; allowed: [0, history_length={self.history_length}]"
+            )
+
+
+def config_from_dict(data: Mapping[str, Any], schema: type = EnvConfig, path: str = "") -> Any:
+    """Build a config dataclass from nested mappings, rejecting unknown fields by name."""
+    if dataclasses.is_dataclass(data):
+        return data
+    if hasattr(data, "_metadata"):  # an OmegaConf DictConfig
+        from omegaconf import OmegaConf
+
+        data = OmegaConf.to_container(data, resolve=True)  # type: ignore[assignment]
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{path or schema.__name__}: expected a mapping, got {data!r}")
+    fields = {spec.name: spec for spec in dataclasses.fields(schema)}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in ("defaults", "_target_"):
+            continue
+        if key not in fields:
+            raise ValueError(
+                f"unknown config field '{path}{key}'; valid fields of {schema.__name__}: "
+                f"{', '.join(sorted(fields))}"
+            )
+        nested = _nested_schema(fields[key])
+        values[key] = (
+            config_from_dict(value, nested, f"{path}{key}.") if nested is not None else value
+        )
+    return schema(**values)
+
+
+def _nested_schema(spec: dataclasses.Field) -> type | None:
+    default = spec.default_factory if spec.default_factory is not dataclasses.MISSING else None
+    return default if isinstance(default, type) and dataclasses.is_dataclass(default) else None
+
+
+def available_presets() -> list[str]:
+    """Names of the scenario presets shipped in ``conf/env``."""
+    return sorted(path.stem for path in PRESET_DIR.glob("*.yaml"))
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """Read a preset's overrides (its yaml minus Hydra's ``defaults`` list)."""
+    import yaml
+
+    path = PRESET_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise ValueError(f"unknown env preset {name!r}; choose one of {available_presets()}")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def make_config(preset: str | None = "default", **overrides: Any) -> EnvConfig:
+    """Compose a preset and nested overrides into a validated :class:`EnvConfig`.
+
+    ``make_config("small", slate_size=3, catalog={"n_items": 200})``.
+    """
+    merged = load_preset(preset) if preset else {}
+    _deep_update(merged, overrides)
+    return config_from_dict(merged)
+
+
+def _deep_update(target: dict[str, Any], updates: Mapping[str, Any]) -> None:
+    for key, value in updates.items():
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _deep_update(target[key], value)
+        else:
+            target[key] = dict(value) if isinstance(value, Mapping) else value

@@ -1,0 +1,190 @@
+"""``ShoppingEnv``: the batched simulation core with one shopper, as a ``gymnasium.Env``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+from numpy.typing import NDArray
+
+from recenv import spaces as recenv_spaces
+from recenv.config import EnvConfig, config_from_dict, make_config
+from recenv.core import Simulator, StepOutcome
+from recenv.state import EVENT_NAMES, SESSION_FEATURES
+
+_FIRST_ROW = np.zeros(1, dtype=np.int64)
+
+
+def resolve_config(
+    config: EnvConfig | Mapping[str, Any] | None, preset: str | None, overrides: Mapping[str, Any]
+) -> EnvConfig:
+    """One way in for every constructor: a preset, a config (object or mapping), overrides."""
+    if isinstance(config, EnvConfig) and not overrides and preset is None:
+        return config
+    if isinstance(config, EnvConfig):
+        import dataclasses
+
+        config = dataclasses.asdict(config)
+    if config is not None and not isinstance(config, Mapping):
+        config = config_from_dict(config)  # raises a clear error for non-mappings
+    merged = dict(config or {})
+    merged.update(overrides)
+    return make_config(preset if preset is not None else "default", **merged)
+
+
+class ShoppingEnv(gym.Env):
+    """One shopper's session in an online shop; the agent recommends what to show.
+
+    **Description.** A shopper with hidden taste, price sensitivity, budget and patience
+    browses. Each step the agent shows one item (or a slate); the shopper clicks at most
+    one shown item (multinomial logit with a no-click option and position bias), may add
+    it to the cart, and may buy the cart. Tastes drift toward what is consumed, repeated
+    categories bore (fatigue), patience falls each step and recovers after satisfying
+    clicks, clickbait costs patience, and purchases spend budget.
+
+    **Observation** (``Dict``; H = ``history_length``, M = ``catalog.n_items``):
+
+    ==================  ======  =======  ===================================================
+    key                 shape   dtype    meaning
+    ==================  ======  =======  ===================================================
+    ``history``         (H,)    int64    last shown item ids, most recent first; M = padding
+    ``history_events``  (H,)    int64    0 pad, 1 viewed, 2 clicked, 3 carted, 4 bought
+    ``cart``            (C,)    int64    item ids in the cart (C = ``cart_capacity``); M = pad
+    ``session``         (8,)    float32  step, cart items, cart value, clicks, carts,
+                                         items bought, money spent, returning shopper (0/1)
+    ``query``           ()      int64    searched category, ``n_categories`` = no search
+    ==================  ======  =======  ===================================================
+
+    **Action.** ``Discrete(M)``: the item to show; with ``slate_size = K > 1``,
+    ``MultiDiscrete([M] * K)``: K distinct items by position. Anything else raises
+    ``ValueError``.
+
+    **Reward.** ``reward_click * click + reward_cart * cart + reward_purchase * revenue``
+    (or items bought when ``purchase_reward = "count"``); each event is in ``info``.
+
+    **Starting state.** A shopper drawn from the segment mixture; a returning shopper
+    (``returning_fraction``) starts with ``initial_history`` past picks, others with an
+    empty history; in the search scenario some arrive with a query.
+
+    **Episode end.** *Terminated* when patience reaches 0 or the budget cannot pay for
+    any item (with an empty cart); *truncated* after ``max_steps`` steps (the horizon
+    lives in the config only: the env is not registered with a ``TimeLimit``).
+
+    **Arguments.** ``config`` (``EnvConfig`` or mapping), ``preset`` (a name from
+    ``conf/env``, default ``"default"``), ``render_mode`` (``"ansi"``), and nested
+    overrides as keyword arguments, e.g. ``ShoppingEnv(preset="small", slate_size=3)``.
+
+    **Seeding.** ``reset(seed=s)`` starts session 0 of stream ``s``; each later
+    ``reset()`` starts the next session (a new shopper) of the same stream. Slot ``i`` of
+    ``ShoppingVectorEnv`` seeded ``s`` reproduces this env seeded ``s + i``.
+    ``reset(options={"session_index": k})`` jumps to session ``k``.
+
+    **Info.** ``click``, ``clicked_item`` (-1 if none), ``cart``, ``purchase``,
+    ``revenue``, ``items_bought``, ``session_index``; ``hidden`` (taste, patience, budget,
+    price sensitivity, fatigue, segment, cart quality) only if ``expose_hidden_state``.
+
+    **Version history.** v0: first release.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(
+        self,
+        config: EnvConfig | Mapping[str, Any] | None = None,
+        preset: str | None = None,
+        render_mode: str | None = None,
+        **overrides: Any,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode = {render_mode!r} is not supported; allowed: "
+                f"{self.metadata['render_modes']} or None"
+            )
+        self.config = resolve_config(config, preset, overrides)
+        self.render_mode = render_mode
+        self.simulator = Simulator(self.config, n_shoppers=1)
+        self.observation_space = recenv_spaces.observation_space(self.config)
+        self.action_space = recenv_spaces.action_space(self.config)
+        self._seeded = False
+        self._last_outcome: StepOutcome | None = None
+
+    @property
+    def item_features(self) -> dict[str, NDArray]:
+        """Observable item features (category, price, popularity rank, release session)."""
+        return self.simulator.catalog.item_features(self.config.catalog.observable_embeddings)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        super().reset(seed=seed)
+        state = self.simulator.state
+        if seed is not None or not self._seeded:
+            stream_seed = seed if seed is not None else int(self.np_random.integers(2**63))
+            self.simulator.seed(stream_seed)
+            self._seeded = True
+        else:
+            state.session += np.uint64(1)
+        if options and "session_index" in options:
+            state.session[:] = _session_index(options["session_index"])
+        self.simulator.start_sessions(_FIRST_ROW)
+        self._last_outcome = None
+        return self._observation(), self._info(None)
+
+    def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        slates = recenv_spaces.validate_slates(action, 1, self.config, batched=False)
+        outcome = self.simulator.step(slates)
+        self._last_outcome = outcome
+        return (
+            self._observation(),
+            float(outcome.reward[0]),
+            bool(outcome.terminated[0]),
+            bool(outcome.truncated[0]),
+            self._info(outcome),
+        )
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi":
+            return None
+        state = self.simulator.state
+        features = dict(zip(SESSION_FEATURES, state.features[0].tolist(), strict=True))
+        shown = [
+            f"{item}:{EVENT_NAMES[event]}"
+            for item, event in zip(state.history_items[0], state.history_events[0], strict=True)
+            if event
+        ]
+        return (
+            f"step {int(features['step'])} | cart {int(features['cart_items'])} items "
+            f"worth {features['cart_value']:.2f} | spent {features['spent']:.2f} | "
+            f"recent: {' '.join(shown[:8])}"
+        )
+
+    def _observation(self) -> dict[str, Any]:
+        observation = {key: value[0] for key, value in self.simulator.observe().items()}
+        observation["query"] = np.int64(observation["query"])
+        return observation
+
+    def _info(self, outcome: StepOutcome | None) -> dict[str, Any]:
+        state = self.simulator.state
+        info: dict[str, Any] = {"session_index": int(state.session[0])}
+        if outcome is not None:
+            info.update(
+                click=bool(outcome.clicked[0]),
+                clicked_item=int(outcome.clicked_item[0]),
+                cart=bool(outcome.carted[0]),
+                purchase=bool(outcome.purchased[0]),
+                revenue=float(outcome.revenue[0]),
+                items_bought=int(outcome.items_bought[0]),
+            )
+        if self.config.expose_hidden_state:
+            info["hidden"] = {key: value[0] for key, value in self.simulator.hidden().items()}
+        return info
+
+
+def _session_index(value: Any) -> np.uint64:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(
+            f"options['session_index'] = {value!r} is out of range; allowed: integers >= 0"
+        )
+    return np.uint64(value)

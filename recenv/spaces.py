@@ -1,0 +1,92 @@
+"""Observation and action spaces, built once from the config, and action validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from numpy.typing import NDArray
+
+from recenv.config import EnvConfig
+from recenv.state import EVENT_NAMES, SESSION_FEATURES
+
+
+def observation_space(config: EnvConfig) -> spaces.Dict:
+    """The flat ``Dict`` a single shopper is observed through (no hidden state in it)."""
+    n_items, n_categories = config.catalog.n_items, config.catalog.n_categories
+    return spaces.Dict(
+        {
+            "history": spaces.MultiDiscrete(np.full(config.history_length, n_items + 1)),
+            "history_events": spaces.MultiDiscrete(
+                np.full(config.history_length, len(EVENT_NAMES))
+            ),
+            "cart": spaces.MultiDiscrete(np.full(config.cart_capacity, n_items + 1)),
+            "session": spaces.Box(
+                low=0.0, high=1e9, shape=(len(SESSION_FEATURES),), dtype=np.float32
+            ),
+            "query": spaces.Discrete(n_categories + 1),
+        }
+    )
+
+
+class SlateSpace(spaces.MultiDiscrete):
+    """``MultiDiscrete([n_items] * slate_size)`` whose samples never repeat an item.
+
+    Still a ``MultiDiscrete`` for every library that checks the type; only ``sample``
+    changes, so random agents and environment checkers draw valid slates.
+    """
+
+    def sample(self, mask: Any = None, probability: Any = None) -> NDArray[np.int64]:
+        if mask is not None or probability is not None:
+            return super().sample(mask=mask, probability=probability)
+        n_items = int(self.nvec[0])
+        return self.np_random.choice(n_items, size=len(self.nvec), replace=False).astype(self.dtype)
+
+
+def action_space(config: EnvConfig) -> spaces.Discrete | SlateSpace:
+    """``Discrete(n_items)`` for one item, ``MultiDiscrete([n_items] * slate_size)`` for slates."""
+    n_items = config.catalog.n_items
+    if config.slate_size == 1:
+        return spaces.Discrete(n_items)
+    return SlateSpace(np.full(config.slate_size, n_items))
+
+
+def validate_slates(
+    actions: object, n_shoppers: int, config: EnvConfig, batched: bool
+) -> NDArray[np.int64]:
+    """Turn actions into an ``(n_shoppers, slate_size)`` int array or raise ``ValueError``.
+
+    ``batched`` actions carry a leading shopper axis. Checks: integer type, shape, range
+    ``[0, n_items)``, and no item repeated within a slate.
+    """
+    n_items, slate_size = config.catalog.n_items, config.slate_size
+    if not batched and slate_size == 1 and isinstance(actions, (int, np.integer)):
+        if isinstance(actions, bool) or not 0 <= actions < n_items:
+            raise ValueError(
+                f"action {actions!r} is out of range; allowed: item ids [0, {n_items})"
+            )
+        return np.array([[actions]], dtype=np.int64)
+    array = np.asarray(actions)
+    expected = ((n_shoppers,) if batched else ()) + ((slate_size,) if slate_size > 1 else ())
+    if array.shape != expected:
+        raise ValueError(
+            f"action has shape {array.shape}; expected {expected} "
+            f"({'one action per shopper, ' if batched else ''}"
+            f"{'a slate of ' + str(slate_size) + ' item ids' if slate_size > 1 else 'one item id'})"
+        )
+    if array.dtype.kind not in "iu":
+        raise ValueError(f"action must hold integer item ids, got dtype {array.dtype}")
+    slates = array.astype(np.int64, copy=False).reshape(n_shoppers, slate_size)
+    if slates.min() < 0 or slates.max() >= n_items:
+        bad = slates[(slates < 0) | (slates >= n_items)][0]
+        raise ValueError(f"action contains item id {bad}; allowed: item ids [0, {n_items})")
+    if slate_size > 1:
+        ordered = np.sort(slates, axis=1)
+        repeated = ordered[:, 1:] == ordered[:, :-1]
+        if repeated.any():
+            shopper = int(np.flatnonzero(repeated.any(axis=1))[0])
+            item = int(ordered[shopper, 1:][repeated[shopper]][0])
+            where = f" for shopper {shopper}" if batched else ""
+            raise ValueError(f"slate repeats item {item}{where}; items in a slate must be distinct")
+    return slates

@@ -1,0 +1,201 @@
+"""``ShoppingVectorEnv``: the same batched core with N shoppers, as a native ``VectorEnv``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+from numpy.typing import NDArray
+
+from recenv import spaces as recenv_spaces
+from recenv.config import EnvConfig
+from recenv.core import Simulator, StepOutcome
+from recenv.env import _session_index, resolve_config
+
+
+class ShoppingVectorEnv(VectorEnv):
+    """N shoppers stepped together by one call of the batched core (see ``ShoppingEnv``).
+
+    Observations, rewards and flags carry a leading axis of ``num_envs`` shoppers; actions
+    are ``(num_envs,)`` item ids or ``(num_envs, slate_size)`` slates.
+
+    **Seeding.** ``reset(seed=s)`` gives slot ``i`` the stream of ``ShoppingEnv`` seeded
+    ``s + i``: the same shoppers, responses and trajectories under the same actions,
+    session after session. ``reset()`` without a seed moves every slot to its next session.
+
+    **Autoreset** (Gymnasium 1.x), chosen with ``autoreset_mode``:
+
+    * ``NEXT_STEP`` (default): after a slot ends (terminated or truncated), the next
+      ``step`` starts that slot's next session, ignores its action, and returns the new
+      shopper's first observation with reward 0 and both flags false.
+    * ``SAME_STEP``: the slot is reset inside the step that ended it; the returned
+      observation is the new shopper's, and ``info["final_obs"]`` (object array, one
+      observation dict per ended slot, mask ``info["_final_obs"]``) and
+      ``info["final_info"]`` hold the last observation and events of the ended session.
+      The step's events stay in the top-level ``info`` for every slot as well.
+
+    ``reset(options={"reset_mask": mask})`` resets only the masked slots (to their next
+    session); ``options={"session_index": k}`` starts every slot at session ``k``.
+    Every ``info`` key comes with its ``_key`` mask, all true.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {
+        "render_modes": ["ansi"],
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+    }
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        config: EnvConfig | Mapping[str, Any] | None = None,
+        preset: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        render_mode: str | None = None,
+        **overrides: Any,
+    ) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs = {num_envs!r} is out of range; allowed: integers >= 1")
+        self.autoreset_mode = _autoreset_mode(autoreset_mode)
+        if self.autoreset_mode == AutoresetMode.DISABLED:
+            raise ValueError("autoreset_mode DISABLED is not supported; use NEXT_STEP or SAME_STEP")
+        self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode = {render_mode!r} is not supported; allowed: ['ansi']")
+        self.render_mode = render_mode
+        self.config = resolve_config(config, preset, overrides)
+        self.num_envs = num_envs
+        self.simulator = Simulator(self.config, n_shoppers=num_envs)
+        self.single_observation_space = recenv_spaces.observation_space(self.config)
+        self.single_action_space = recenv_spaces.action_space(self.config)
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self._needs_reset = np.zeros(num_envs, dtype=bool)
+        self._seeded = False
+
+    @property
+    def item_features(self) -> dict[str, NDArray]:
+        """Observable item features, as in ``ShoppingEnv.item_features``."""
+        return self.simulator.catalog.item_features(self.config.catalog.observable_embeddings)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, NDArray], dict[str, Any]]:
+        options = dict(options or {})
+        if seed is not None:
+            self._np_random, self._np_random_seed = seeding.np_random(seed)
+        state = self.simulator.state
+        rows = np.arange(self.num_envs)
+        if "reset_mask" in options:
+            rows = np.flatnonzero(_reset_mask(options.pop("reset_mask"), self.num_envs))
+        if seed is not None or not self._seeded:
+            stream_seed = seed if seed is not None else int(self.np_random.integers(2**63))
+            self.simulator.seed(stream_seed)
+            self._seeded = True
+        else:
+            state.session[rows] += np.uint64(1)
+        if "session_index" in options:
+            state.session[rows] = _session_index(options.pop("session_index"))
+        if options:
+            raise ValueError(
+                f"unknown reset options {sorted(options)}; allowed: reset_mask, session_index"
+            )
+        self.simulator.start_sessions(rows)
+        self._needs_reset[rows] = False
+        return self.simulator.observe(), self._info(None)
+
+    def step(
+        self, actions: Any
+    ) -> tuple[dict[str, NDArray], NDArray, NDArray, NDArray, dict[str, Any]]:
+        slates = recenv_spaces.validate_slates(actions, self.num_envs, self.config, batched=True)
+        outcome = self.simulator.step(slates)
+        ended = outcome.terminated | outcome.truncated
+        final: dict[str, Any] = {}
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            restarting = np.flatnonzero(self._needs_reset)
+            if len(restarting):
+                self.simulator.next_sessions(restarting)
+                outcome.blank(restarting)
+            self._needs_reset = ended
+        elif ended.any():
+            ended_rows = np.flatnonzero(ended)
+            final = self._final_info(ended, ended_rows, outcome)
+            self.simulator.next_sessions(ended_rows)
+        info = self._info(outcome)
+        info.update(final)
+        return (
+            self.simulator.observe(),
+            outcome.reward,
+            outcome.terminated,
+            outcome.truncated,
+            info,
+        )
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi":
+            return None
+        features = self.simulator.state.features
+        return (
+            f"{self.num_envs} shoppers | mean step {features[:, 0].mean():.1f} | "
+            f"spent {features[:, 6].sum():.2f} | clicks {int(features[:, 3].sum())}"
+        )
+
+    def _info(self, outcome: StepOutcome | None) -> dict[str, Any]:
+        everyone = np.ones(self.num_envs, dtype=bool)
+        info: dict[str, Any] = {"session_index": self.simulator.state.session.astype(np.int64)}
+        if outcome is not None:
+            info.update(
+                click=outcome.clicked,
+                clicked_item=outcome.clicked_item,
+                cart=outcome.carted,
+                purchase=outcome.purchased,
+                revenue=outcome.revenue,
+                items_bought=outcome.items_bought,
+            )
+        if self.config.expose_hidden_state:
+            info["hidden"] = self.simulator.hidden()
+        return {**info, **{f"_{key}": everyone for key in info}}
+
+    def _final_info(
+        self, ended: NDArray[np.bool_], ended_rows: NDArray[np.int64], outcome: StepOutcome
+    ) -> dict[str, Any]:
+        """SAME_STEP extras: each ended slot's last observation and its last events."""
+        last = self.simulator.observe()
+        final_obs = np.full(self.num_envs, None, dtype=object)
+        for row in ended_rows:
+            final_obs[row] = {key: value[row] for key, value in last.items()}
+        final_info = {
+            key: value for key, value in self._info(outcome).items() if not key.startswith("_")
+        }
+        final_info.update({f"_{key}": ended for key in list(final_info)})
+        return {
+            "final_obs": final_obs,
+            "_final_obs": ended,
+            "final_info": final_info,
+            "_final_info": ended,
+        }
+
+
+def _autoreset_mode(mode: AutoresetMode | str) -> AutoresetMode:
+    if isinstance(mode, AutoresetMode):
+        return mode
+    for candidate in AutoresetMode:
+        if mode in (candidate.name, candidate.value):
+            return candidate
+    raise ValueError(
+        f"autoreset_mode = {mode!r} is not allowed; choose one of "
+        f"{[candidate.name for candidate in AutoresetMode if candidate.name != 'DISABLED']}"
+    )
+
+
+def _reset_mask(mask: Any, num_envs: int) -> NDArray[np.bool_]:
+    mask = np.asarray(mask)
+    if mask.shape != (num_envs,) or mask.dtype != np.bool_:
+        raise ValueError(
+            f"options['reset_mask'] must be a bool array of shape ({num_envs},), "
+            f"got dtype {mask.dtype} and shape {mask.shape}"
+        )
+    return mask
