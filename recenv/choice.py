@@ -1,6 +1,6 @@
 """The choice model: click utilities, position bias, the no-click option and MNL sampling.
 
-For shopper n and the item j shown at position k of the slate:
+For shopper n and item j shown at position k of the slate:
 
     u[n, k] = taste[n] . embedding[j]                       (affinity)
               + appeal[j] + quality_weight * quality[j]      (static item utility)
@@ -8,6 +8,7 @@ For shopper n and the item j shown at position k of the slate:
               - fatigue_weight * fatigue[n, category[j]]
               + intent term (bonus for the searched category, penalty for others)
               - position_bias * log(1 + k)
+              (-inf if j is not on sale yet)
 
 and the shopper clicks position k with probability
 ``exp(u[n, k]) / (exp(no_click_utility) + sum_k' exp(u[n, k']))``, or nothing.
@@ -15,58 +16,64 @@ and the shopper clicks position k with probability
 
 from __future__ import annotations
 
-import numpy as np
-from numpy.typing import NDArray
+import math
 
-from recenv.catalog import Catalog
-from recenv.config import ChoiceConfig, ShopperConfig
+from numba import njit
 
 
-def static_item_utility(catalog: Catalog, config: ChoiceConfig) -> NDArray[np.float32]:
-    """The shopper-independent part of every item's click utility, shape ``(n_items,)``."""
-    return (catalog.appeal + config.quality_weight * catalog.quality).astype(np.float32)
+@njit(cache=True)
+def item_utility(taste, price_sensitivity, fatigue, intent, session, item, items, params):
+    """Click utility of ``item`` at the top position for one shopper.
 
-
-def position_utility(config: ChoiceConfig, slate_size: int) -> NDArray[np.float32]:
-    """Utility lost by being shown lower in the slate: ``-position_bias * log(1 + k)``."""
-    return (-config.position_bias * np.log1p(np.arange(slate_size))).astype(np.float32)
-
-
-def intent_utility(
-    slate_category: NDArray[np.int64],
-    intent: NDArray[np.int64],
-    n_categories: int,
-    config: ShopperConfig,
-) -> NDArray[np.float32]:
-    """Bonus for items of the searched category, penalty for the rest; 0 when not searching."""
-    searching = (intent < n_categories)[:, None]
-    matches = slate_category == intent[:, None]
-    bonus = np.where(matches, config.intent_bonus, -config.off_intent_penalty)
-    return (searching * bonus).astype(np.float32)
-
-
-def choice_probabilities(
-    utilities: NDArray[np.floating], no_click_utility: float
-) -> NDArray[np.float64]:
-    """MNL probabilities, shape ``(n, slate_size + 1)``; the last column is 'no click'."""
-    top = np.maximum(utilities.max(axis=1, keepdims=True), no_click_utility)
-    weights = np.exp(utilities - top)
-    none = np.exp(no_click_utility - top)
-    total = weights.sum(axis=1, keepdims=True) + none
-    return np.concatenate([weights, none], axis=1) / total
-
-
-def sample_choice(
-    utilities: NDArray[np.floating], no_click_utility: float, uniform: NDArray[np.float64]
-) -> NDArray[np.int64]:
-    """Sample the clicked position by inverse CDF; ``slate_size`` means no click.
-
-    One uniform per shopper: the position is the number of cumulative weights below
-    ``uniform * total weight``, so the no-click option takes the top of the interval.
+    ``taste`` and ``fatigue`` are the shopper's rows. Returns ``(utility, affinity,
+    category fatigue)``; the caller adds the position term.
     """
-    top = np.maximum(utilities.max(axis=1), no_click_utility)  # shift keeps exp finite
-    weights = np.exp(utilities - top[:, None])
-    cumulative = np.cumsum(weights, axis=1) if weights.shape[1] > 1 else weights
-    total = cumulative[:, -1] + np.exp(no_click_utility - top)
+    affinity = 0.0
+    embedding = items.embedding[item]
+    for dim in range(embedding.shape[0]):
+        affinity += embedding[dim] * taste[dim]
+    category = items.category[item]
+    category_fatigue = fatigue[category]
+    utility = (
+        affinity
+        + items.static_utility[item]
+        - price_sensitivity * items.log_price[item]
+        - params.fatigue_weight * category_fatigue
+    )
+    if intent < params.n_categories:
+        if category == intent:
+            utility += params.intent_bonus
+        else:
+            utility -= params.off_intent_penalty
+    if items.release_session[item] > session:
+        utility = -math.inf
+    return utility, affinity, category_fatigue
+
+
+@njit(cache=True)
+def sample_position(utilities, no_click_utility, uniform):
+    """Sample the clicked position by inverse CDF; ``len(utilities)`` means no click.
+
+    Weights are shifted by the largest utility so ``exp`` never overflows.
+    """
+    top = no_click_utility
+    for utility in utilities:
+        top = max(top, utility)
+    total = math.exp(no_click_utility - top)
+    for utility in utilities:
+        total += math.exp(utility - top)
     threshold = uniform * total
-    return np.count_nonzero(cumulative < threshold[:, None], axis=1)
+    cumulative = 0.0
+    for position in range(len(utilities)):
+        cumulative += math.exp(utilities[position] - top)
+        if threshold < cumulative:
+            return position
+    return len(utilities)
+
+
+@njit(cache=True)
+def click_probability_alone(utility, no_click_utility):
+    """``P(click)`` of an item shown alone: ``exp(u) / (exp(u0) + exp(u))``."""
+    if utility == -math.inf:
+        return 0.0
+    return 1.0 / (1.0 + math.exp(no_click_utility - utility))

@@ -158,7 +158,7 @@ class ShopperConfig(_Validated):
     patience_std: float = 0.15
     returning_fraction: float = 0.5
     initial_history: int = 5
-    history_candidates: int = 16  # items a returning shopper chose among for each past pick
+    history_candidates: int = 4  # favourites a returning shopper chose among per past pick
     intent_probability: float = 0.0
     intent_bonus: float = 2.0  # utility bonus of items of the searched category
     off_intent_penalty: float = 1.0  # utility penalty of other categories when searching

@@ -1,25 +1,33 @@
-"""The one batched simulation core: a step over N shoppers, composed from the model modules.
+"""The one simulation core: a compiled step over N shoppers, composed from the model modules.
 
 ``env.ShoppingEnv`` runs it with N = 1 and ``vector.ShoppingVectorEnv`` with N shoppers;
-neither holds a line of dynamics. One step for every shopper n:
+neither holds a line of dynamics. One step for every shopper:
 
-1. utilities of the slate (``choice``), then one multinomial-logit choice or no click;
+1. click utilities of the slate (``choice``), then one multinomial-logit choice or none;
 2. a click may add the item to the cart if it fits the remaining budget (``funnel``);
 3. a non-empty cart may be bought: revenue is earned and the budget spent (``funnel``);
-4. the history records the slate, tastes drift, fatigue and patience move (``dynamics``);
+4. the history records the slate; taste drifts, fatigue and patience move (``dynamics``);
 5. the session terminates when patience or budget runs out, or truncates at ``max_steps``.
+
+The step is one numba-compiled loop over shoppers (parallel for large N), so one shopper
+costs about as little as a thousand; shoppers never share random numbers (``streams``).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 import numpy as np
+from numba import njit, prange
 from numpy.typing import NDArray
 
-from recenv import choice, dynamics, funnel, streams
+from recenv import streams
 from recenv.catalog import Catalog, build_catalog
+from recenv.choice import item_utility, sample_position
 from recenv.config import EnvConfig
+from recenv.dynamics import decay_fatigue, drift_taste, patience_change
+from recenv.funnel import cart_probability, checkout_probability, step_reward
+from recenv.params import ItemTable, ModelParams, item_table, model_params
 from recenv.shoppers import Population, build_population, draw_shoppers
 from recenv.state import (
     CART_ITEMS,
@@ -27,6 +35,7 @@ from recenv.state import (
     CARTS,
     CLICKS,
     EVENT_BOUGHT,
+    EVENT_CARTED,
     EVENT_CLICKED,
     EVENT_VIEWED,
     ITEMS_BOUGHT,
@@ -34,6 +43,8 @@ from recenv.state import (
     STEP,
     ShopperState,
 )
+
+PARALLEL_FROM = 2048  # shoppers per step from which the parallel kernel pays off
 
 
 class StepOutcome(NamedTuple):
@@ -46,32 +57,13 @@ class StepOutcome(NamedTuple):
     clicked_item: NDArray[np.int64]  # -1 where nothing was clicked
     carted: NDArray[np.bool_]
     purchased: NDArray[np.bool_]
-    revenue: NDArray[np.float32]
+    revenue: NDArray[np.float64]
     items_bought: NDArray[np.int64]
 
     def blank(self, rows: NDArray[np.int64]) -> None:
         """Erase the outcome of ``rows`` in place (slots that restarted instead of stepping)."""
         for name, values in zip(self._fields, self, strict=True):
             values[rows] = -1 if name == "clicked_item" else 0
-
-
-class ShopperView(Protocol):
-    """The shopper arrays that click utilities depend on (a ``ShopperState`` qualifies)."""
-
-    taste: NDArray[np.float32]  # (n, dim)
-    price_sensitivity: NDArray[np.float32]  # (n,)
-    fatigue: NDArray[np.float32]  # (n, n_categories)
-    intent: NDArray[np.int64]  # (n,)
-    session: NDArray[np.uint64]  # (n,)
-
-
-class SlateScores(NamedTuple):
-    """What the choice model computed about the shown items, each ``(n, K)``."""
-
-    utility: NDArray[np.float32]
-    affinity: NDArray[np.float32]  # taste . embedding
-    fatigue: NDArray[np.float32]  # shopper's fatigue with each item's category
-    category: NDArray[np.int64]
 
 
 class World(NamedTuple):
@@ -85,14 +77,12 @@ def build_world(config: EnvConfig) -> World:
     """Draw the catalog and the population from independent streams of ``catalog_seed``."""
     catalog_seq, population_seq = np.random.SeedSequence(config.catalog_seed).spawn(2)
     catalog = build_catalog(config.catalog, np.random.default_rng(catalog_seq))
-    population = build_population(
-        config.shoppers, config.catalog.embedding_dim, np.random.default_rng(population_seq)
-    )
+    population = build_population(config.shoppers, catalog, np.random.default_rng(population_seq))
     return World(catalog, population)
 
 
 class Simulator:
-    """N shoppers of one scenario: the state arrays and the batched step over them."""
+    """N shoppers of one scenario: the state arrays and the compiled step over them."""
 
     def __init__(self, config: EnvConfig, n_shoppers: int, world: World | None = None) -> None:
         if n_shoppers < 1:
@@ -100,204 +90,36 @@ class Simulator:
         self.config = config
         self.world = world if world is not None else build_world(config)
         self.catalog = self.world.catalog
-        self.state = ShopperState.allocate(config, n_shoppers)
         self.n_shoppers = n_shoppers
-        self.slate_size = config.slate_size
-        catalog = self.catalog
-        self._dim = catalog.embedding.shape[1]
-        self._rows = np.arange(n_shoppers)
-        # One gather per step fetches everything the step needs about the shown items:
-        # [embedding (dim) | static utility | log relative price | quality | price]
-        self.item_table = np.concatenate(
-            [
-                catalog.embedding,
-                choice.static_item_utility(catalog, config.choice)[:, None],
-                np.log(catalog.price / catalog.median_price)[:, None],
-                catalog.quality[:, None],
-                catalog.price[:, None],
-            ],
-            axis=1,
-        ).astype(np.float32)
-        self.position_utility = choice.position_utility(config.choice, config.slate_size)
-        self.min_price = float(catalog.price.min())
-        self._has_intents = config.shoppers.intent_probability > 0
+        self.state = ShopperState.allocate(config, n_shoppers)
+        self.items: ItemTable = item_table(config, self.catalog)
+        self.params: ModelParams = model_params(config, self.catalog)
+        self._step_kernel = _step_parallel if n_shoppers >= PARALLEL_FROM else _step_serial
 
-    # -- sessions -------------------------------------------------------------------------
     def seed(self, seed: int) -> None:
         """Key slot i with the stream of a single simulator seeded ``seed + i``; session 0."""
-        self.state.key[:] = streams.slot_keys(seed, self.n_shoppers)
+        self.state.key[:] = streams.slot_keys(np.uint64(seed % 2**64), self.n_shoppers)
         self.state.session[:] = 0
 
     def start_sessions(self, rows: NDArray[np.int64]) -> None:
         """Draw the shopper of each row's current session index into those rows."""
-        draw_shoppers(self.config, self.catalog, self.world.population, self.state, rows)
+        draw_shoppers(
+            np.asarray(rows, dtype=np.int64),
+            self.state,
+            self.items,
+            self.world.population,
+            self.params,
+        )
 
     def next_sessions(self, rows: NDArray[np.int64]) -> None:
         """Advance ``rows`` to their next session and draw its shopper."""
         self.state.session[rows] += np.uint64(1)
         self.start_sessions(rows)
 
-    # -- the step -------------------------------------------------------------------------
-    def utilities(
-        self,
-        shoppers: ShopperView,
-        items: NDArray[np.int64],
-        item_rows: NDArray[np.float32],
-        at_top: bool = False,
-    ) -> SlateScores:
-        """Click utilities ``(n, K)`` of ``items`` shown at positions ``0..K-1``, and parts.
-
-        ``item_rows`` is ``item_table.take(items, axis=0)``; see ``recenv.choice`` for the
-        formula. With ``at_top`` every item is scored as if shown alone at the top position
-        (how the oracles rank candidates). Used by the step and the oracles alike.
-        """
-        dim = self._dim
-        category = self.catalog.category.take(items)  # (n, K)
-        affinity = np.matmul(item_rows[..., :dim], shoppers.taste[:, :, None])[..., 0]
-        utilities = affinity + item_rows[..., dim]
-        utilities -= shoppers.price_sensitivity[:, None] * item_rows[..., dim + 1]
-        if not at_top:
-            utilities += self.position_utility
-        fatigue = np.take_along_axis(shoppers.fatigue, category, axis=1)
-        utilities -= self.config.choice.fatigue_weight * fatigue
-        if self._has_intents:
-            utilities += choice.intent_utility(
-                category, shoppers.intent, self.catalog.n_categories, self.config.shoppers
-            )
-        if self.catalog.has_arrivals:
-            not_on_sale = self.catalog.release_session.take(items) > shoppers.session[:, None]
-            utilities[not_on_sale] = -np.inf
-        return SlateScores(utilities, affinity, fatigue, category)
-
     def step(self, slates: NDArray[np.int64]) -> StepOutcome:
         """Advance every shopper by one recommendation; ``slates`` is ``(n, slate_size)``."""
-        config, state, rows, dim = self.config, self.state, self._rows, self._dim
-        slate_size = self.slate_size
-        slate_items = self.item_table.take(slates, axis=0)  # (n, K, dim + 4)
-        scores = self.utilities(state, slates, slate_items)
+        return StepOutcome(*self._step_kernel(slates, self.state, self.items, self.params))
 
-        step_index = state.features[:, STEP].astype(np.uint64)
-        unit = streams.uniforms(state.key, state.session, step_index, streams.RESPONSE_DRAW, 3)
-        position = choice.sample_choice(scores.utility, config.choice.no_click_utility, unit[:, 0])
-        clicked = position < slate_size
-        shown_at = np.minimum(position, slate_size - 1)
-        chosen = slate_items[rows, shown_at]  # (n, dim + 4)
-        chosen_item = slates[rows, shown_at]
-        quality, price = chosen[:, dim + 2], chosen[:, dim + 3]
-
-        # click -> cart, if the item fits the budget left after the cart and the cart has room
-        carted = unit[:, 1] < funnel.cart_probability(
-            quality, scores.affinity[rows, shown_at], config.funnel
-        )
-        carted &= clicked
-        carted &= price <= state.budget - state.features[:, CART_VALUE]
-        carted &= state.cart_count < config.cart_capacity
-        self._push_history(slates, shown_at, clicked, carted)
-        if carted.any():
-            self._add_to_carts(np.flatnonzero(carted), chosen_item, chosen)
-
-        # cart -> purchase
-        bought = unit[:, 2] < funnel.checkout_probability(
-            state.cart_quality_sum, state.cart_count, config.funnel
-        )
-        revenue = np.zeros(self.n_shoppers, dtype=np.float32)
-        items_bought = np.zeros(self.n_shoppers, dtype=np.int64)
-        if bought.any():
-            self._checkout(np.flatnonzero(bought), revenue, items_bought)
-
-        # long-term dynamics
-        dynamics.drift_taste(
-            state.taste,
-            chosen[:, :dim],
-            clicked * config.dynamics.taste_drift_click,
-            config.shoppers.taste_scale,
-        )
-        dynamics.update_fatigue(state.fatigue, rows, scores.category, config.dynamics)
-        state.patience += dynamics.patience_change(
-            clicked, quality, bought, scores.fatigue.mean(axis=1), config.dynamics
-        )
-        np.minimum(state.patience, config.dynamics.max_patience, out=state.patience)
-        state.features[:, STEP] += 1.0
-        state.features[:, CLICKS] += clicked
-
-        terminated = state.patience <= 0.0
-        terminated |= (state.budget < self.min_price) & (state.cart_count == 0)
-        truncated = state.features[:, STEP] >= config.max_steps
-        truncated &= ~terminated
-        reward = funnel.step_reward(clicked, carted, revenue, items_bought, config.funnel)
-        clicked_item = np.where(clicked, chosen_item, -1)
-        return StepOutcome(
-            reward,
-            terminated,
-            truncated,
-            clicked,
-            clicked_item,
-            carted,
-            bought,
-            revenue,
-            items_bought,
-        )
-
-    def _push_history(
-        self,
-        slates: NDArray[np.int64],
-        shown_at: NDArray[np.int64],
-        clicked: NDArray[np.bool_],
-        carted: NDArray[np.bool_],
-    ) -> None:
-        """Shift the history right by the slate and record the slate with its events."""
-        items, events = self.state.history_items, self.state.history_events
-        width = min(self.slate_size, items.shape[1])
-        if width < items.shape[1]:
-            items[:, width:] = items[:, :-width]
-            events[:, width:] = events[:, :-width]
-        items[:, :width] = slates[:, :width]
-        events[:, :width] = EVENT_VIEWED
-        recorded = shown_at < width
-        outcome = EVENT_VIEWED + clicked * (EVENT_CLICKED - EVENT_VIEWED + carted)
-        events[self._rows[recorded], shown_at[recorded]] = outcome[recorded]
-
-    def _add_to_carts(
-        self, rows: NDArray[np.int64], chosen_item: NDArray[np.int64], chosen: NDArray[np.float32]
-    ) -> None:
-        state, dim = self.state, self._dim
-        state.cart_items[rows, state.cart_count[rows]] = chosen_item[rows]
-        state.cart_count[rows] += 1
-        state.cart_quality_sum[rows] += chosen[rows, dim + 2]
-        state.cart_embedding_sum[rows] += chosen[rows, :dim]
-        state.features[rows, CART_ITEMS] += 1.0
-        state.features[rows, CART_VALUE] += chosen[rows, dim + 3]
-        state.features[rows, CARTS] += 1.0
-
-    def _checkout(
-        self,
-        rows: NDArray[np.int64],
-        revenue: NDArray[np.float32],
-        items_bought: NDArray[np.int64],
-    ) -> None:
-        """Buy the carts of ``rows``: spend budget, mark history, drift taste, empty carts."""
-        state, config = self.state, self.config
-        revenue[rows] = state.features[rows, CART_VALUE]
-        items_bought[rows] = state.cart_count[rows]
-        state.budget[rows] = np.maximum(state.budget[rows] - revenue[rows], 0.0)
-        history, events = state.history_items[rows], state.history_events[rows]
-        in_cart = (history[:, :, None] == state.cart_items[rows][:, None, :]).any(axis=2)
-        events[in_cart & (events >= EVENT_CLICKED)] = EVENT_BOUGHT
-        state.history_events[rows] = events
-        mean_embedding = state.cart_embedding_sum[rows] / state.cart_count[rows, None]
-        taste = state.taste[rows]
-        dynamics.drift_taste(
-            taste,
-            mean_embedding,
-            np.full(len(rows), config.dynamics.taste_drift_purchase, dtype=np.float32),
-            config.shoppers.taste_scale,
-        )
-        state.taste[rows] = taste
-        state.features[rows, ITEMS_BOUGHT] += state.cart_count[rows]
-        state.features[rows, SPENT] += revenue[rows]
-        state.clear_cart(rows, self.catalog.n_items)
-
-    # -- views ----------------------------------------------------------------------------
     def observe(self) -> dict[str, NDArray]:
         """Batched observation (fresh copies): what an agent may see, never hidden traits."""
         state = self.state
@@ -322,3 +144,148 @@ class Simulator:
             "cart_quality_sum": state.cart_quality_sum.copy(),
             "session_index": state.session.astype(np.int64),
         }
+
+
+def _step(slates, state, items, params):
+    """One step of every shopper (compiled twice below: serial and parallel)."""
+    n_shoppers, slate_size = slates.shape
+    reward = np.zeros(n_shoppers)
+    terminated = np.zeros(n_shoppers, dtype=np.bool_)
+    truncated = np.zeros(n_shoppers, dtype=np.bool_)
+    clicked = np.zeros(n_shoppers, dtype=np.bool_)
+    clicked_item = np.full(n_shoppers, -1, dtype=np.int64)
+    carted = np.zeros(n_shoppers, dtype=np.bool_)
+    purchased = np.zeros(n_shoppers, dtype=np.bool_)
+    revenue = np.zeros(n_shoppers)
+    items_bought = np.zeros(n_shoppers, dtype=np.int64)
+    for n in prange(n_shoppers):
+        base = streams.stream_base(
+            state.key[n], state.session[n], int(state.features[n, STEP]), streams.RESPONSE_DRAW
+        )
+        # 1. choice among the slate and 'no click'
+        shown_fatigue = 0.0
+        for k in range(slate_size):
+            utility, affinity, fatigue = item_utility(
+                state.taste[n],
+                state.price_sensitivity[n],
+                state.fatigue[n],
+                state.intent[n],
+                state.session[n],
+                slates[n, k],
+                items,
+                params,
+            )
+            state.slate_utility[n, k] = utility + items.position_utility[k]
+            state.slate_affinity[n, k] = affinity
+            shown_fatigue += fatigue / slate_size
+        position = sample_position(
+            state.slate_utility[n], params.no_click_utility, streams.uniform(base, 0)
+        )
+        quality = 0.0
+        if position < slate_size:
+            item = slates[n, position]
+            quality = items.quality[item]
+            clicked[n], clicked_item[n] = True, item
+            state.features[n, CLICKS] += 1.0
+            drift_taste(
+                state.taste[n], items.embedding[item], params.taste_drift_click, params.taste_scale
+            )
+            # 2. click -> cart, if the price fits the budget left and the cart has room
+            fits = items.price[item] <= state.budget[n] - state.features[n, CART_VALUE]
+            room = state.cart_count[n] < params.cart_capacity
+            wants = streams.uniform(base, 1) < cart_probability(
+                quality, state.slate_affinity[n, position], params
+            )
+            if fits and room and wants:
+                carted[n] = True
+                _add_to_cart(n, item, state, items)
+        _push_history(n, slates[n], position, carted[n], state)
+        # 3. cart -> purchase
+        buy = streams.uniform(base, 2) < checkout_probability(
+            state.cart_quality_sum[n], state.cart_count[n], params
+        )
+        if buy:
+            purchased[n] = True
+            revenue[n] = state.features[n, CART_VALUE]
+            items_bought[n] = state.cart_count[n]
+            _checkout(n, state, params)
+        # 4. long-term dynamics
+        decay_fatigue(state.fatigue[n], params)
+        for k in range(slate_size):
+            state.fatigue[n, items.category[slates[n, k]]] += params.fatigue_per_exposure
+        patience = state.patience[n] + patience_change(
+            clicked[n], quality, purchased[n], shown_fatigue, params
+        )
+        state.patience[n] = min(patience, params.max_patience)
+        state.features[n, STEP] += 1.0
+        # 5. end of session
+        terminated[n] = state.patience[n] <= 0.0 or (
+            state.budget[n] < params.min_price and state.cart_count[n] == 0
+        )
+        truncated[n] = state.features[n, STEP] >= params.max_steps and not terminated[n]
+        reward[n] = step_reward(clicked[n], carted[n], revenue[n], items_bought[n], params)
+    return (
+        reward,
+        terminated,
+        truncated,
+        clicked,
+        clicked_item,
+        carted,
+        purchased,
+        revenue,
+        items_bought,
+    )
+
+
+_step_serial = njit(cache=True)(_step)
+_step_parallel = njit(cache=True, parallel=True)(_step)
+
+
+@njit(cache=True)
+def _add_to_cart(n, item, state, items):
+    state.cart_items[n, state.cart_count[n]] = item
+    state.cart_count[n] += 1
+    state.cart_quality_sum[n] += items.quality[item]
+    for d in range(state.cart_embedding_sum.shape[1]):
+        state.cart_embedding_sum[n, d] += items.embedding[item, d]
+    state.features[n, CART_ITEMS] += 1.0
+    state.features[n, CART_VALUE] += items.price[item]
+    state.features[n, CARTS] += 1.0
+
+
+@njit(cache=True)
+def _push_history(n, slate, position, carted, state):
+    """Shift the history right by the slate and record it, most recent first, with events."""
+    history, events = state.history_items[n], state.history_events[n]
+    width = min(len(slate), len(history))
+    for h in range(len(history) - 1, width - 1, -1):
+        history[h] = history[h - width]
+        events[h] = events[h - width]
+    for k in range(width):
+        history[k] = slate[k]
+        events[k] = EVENT_VIEWED
+    if position < width:
+        events[position] = EVENT_CARTED if carted else EVENT_CLICKED
+
+
+@njit(cache=True)
+def _checkout(n, state, params):
+    """Buy shopper n's cart: spend budget, mark history, drift taste, empty the cart."""
+    value, count = state.features[n, CART_VALUE], state.cart_count[n]
+    state.budget[n] = max(state.budget[n] - value, 0.0)
+    history, events, cart = state.history_items[n], state.history_events[n], state.cart_items[n]
+    for h in range(len(history)):
+        if events[h] >= EVENT_CLICKED:
+            for slot in range(count):
+                if history[h] == cart[slot]:
+                    events[h] = EVENT_BOUGHT
+    mean_embedding = state.cart_embedding_sum[n] / count
+    drift_taste(state.taste[n], mean_embedding, params.taste_drift_purchase, params.taste_scale)
+    state.features[n, ITEMS_BOUGHT] += count
+    state.features[n, SPENT] += value
+    state.features[n, CART_ITEMS] = 0.0
+    state.features[n, CART_VALUE] = 0.0
+    cart[:] = params.n_items
+    state.cart_count[n] = 0
+    state.cart_quality_sum[n] = 0.0
+    state.cart_embedding_sum[n, :] = 0.0

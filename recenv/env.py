@@ -125,7 +125,7 @@ class ShoppingEnv(gym.Env):
             self.simulator.seed(stream_seed)
             self._seeded = True
         else:
-            state.session += np.uint64(1)
+            state.session[:] += np.uint64(1)
         if options and "session_index" in options:
             state.session[:] = _session_index(options["session_index"])
         self.simulator.start_sessions(_FIRST_ROW)

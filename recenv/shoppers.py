@@ -1,114 +1,137 @@
-"""The user model: taste segments, traits, returning shoppers' histories and search intents."""
+"""The user model: taste segments, traits, returning shoppers' histories and search intents.
+
+A shopper of segment s has taste ``taste_scale * normalise(centre[s] + taste_noise * z /
+sqrt(dim))``, price sensitivity ``mean * exp(std * z)``, budget ``exp(log_mean + log_std
+* z)`` and patience ``clip(mean + std * z, 0.05, max_patience)``. A returning shopper
+arrives with ``initial_history`` past picks: each the best of ``history_candidates``
+random items from its segment's favourites under taste + appeal + Gumbel noise (a
+sampled multinomial-logit choice), a quarter of them bought. Items released during the
+run are never in a past history.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from typing import NamedTuple
 
 import numpy as np
+from numba import njit, prange
 from numpy.typing import NDArray
 
-from recenv import streams
 from recenv.catalog import Catalog
-from recenv.config import EnvConfig, ShopperConfig
-from recenv.state import EVENT_BOUGHT, EVENT_CLICKED, RETURNING, ShopperState
+from recenv.config import ShopperConfig
+from recenv.state import EVENT_BOUGHT, EVENT_CLICKED, EVENT_PAD, RETURNING
+from recenv.streams import HISTORY_DRAW, SHOPPER_DRAW, gumbel, normal, stream_base, uniform
 
 _BOUGHT_SHARE_OF_HISTORY = 0.25
+_FAVOURITES = 64
+PARALLEL_FROM = 64  # resets per call from which parallel threads pay off
+# Indices of the draws in a shopper's SHOPPER_DRAW stream.
+_SEGMENT, _RETURNING, _SEARCHING, _QUERY = 0, 1, 2, 3
+_PRICE_SENSITIVITY, _BUDGET, _PATIENCE, _TASTE = 4, 6, 8, 10
 
 
-@dataclass(frozen=True)
-class Population:
-    """The fixed part of the user model: taste-segment centres (unit vectors)."""
+class Population(NamedTuple):
+    """The fixed part of the user model: taste segments and their favourite items."""
 
-    segment_centres: NDArray[np.float32]  # (n_segments, embedding_dim)
+    segment_centres: NDArray[np.float32]  # (n_segments, embedding_dim), unit rows
+    favourites: NDArray[np.int64]  # (n_segments, n_favourites): best initial items per segment
 
 
-def build_population(config: ShopperConfig, dim: int, rng: np.random.Generator) -> Population:
-    """Draw segment centres as random unit vectors: each segment prefers nearby categories."""
-    centres = rng.standard_normal((config.n_segments, dim))
+def build_population(
+    config: ShopperConfig, catalog: Catalog, rng: np.random.Generator
+) -> Population:
+    """Draw segment centres as random unit vectors: each segment prefers nearby categories.
+
+    A segment's favourites are the initial items with the highest ``centre . embedding +
+    appeal``: the pool its returning shoppers' past picks come from.
+    """
+    centres = rng.standard_normal((config.n_segments, catalog.embedding.shape[1]))
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    return Population(segment_centres=centres.astype(np.float32))
+    initial = np.flatnonzero(catalog.release_session == 0)
+    scores = centres @ catalog.embedding[initial].T * config.taste_scale + catalog.appeal[initial]
+    n_favourites = min(_FAVOURITES, len(initial))
+    favourites = initial[np.argsort(-scores, axis=1)[:, :n_favourites]]
+    return Population(segment_centres=centres.astype(np.float32), favourites=favourites)
 
 
-def available_items(catalog: Catalog, sessions: NDArray[np.uint64]) -> NDArray[np.int64]:
-    """Number of item ids on sale at each session index (new items come last in id order)."""
-    released = np.searchsorted(catalog.release_session, sessions.astype(np.int64), side="right")
-    return released.astype(np.int64)
+def draw_shoppers(rows, state, items, population, params) -> None:
+    """Write fresh shoppers into ``rows`` (in parallel threads when there are many)."""
+    kernel = _draw_parallel if len(rows) >= PARALLEL_FROM else _draw_serial
+    kernel(rows, state, items, population, params)
 
 
-def draw_shoppers(
-    config: EnvConfig,
-    catalog: Catalog,
-    population: Population,
-    state: ShopperState,
-    rows: NDArray[np.int64],
-) -> None:
-    """Write fresh shoppers into ``rows`` of the state, drawn from their slot streams.
-
-    The shopper of (slot key, session) is a pure function of those two numbers.
-    """
-    shopper_config = config.shoppers
-    dim = catalog.embedding.shape[1]
-    n_categories = catalog.n_categories
-    keys, sessions = state.key[rows], state.session[rows]
-    n_normals = dim + 3  # taste noise, price sensitivity, budget, patience
-    n_normals += n_normals % 2
-    unit = streams.uniforms(keys, sessions, np.uint64(0), streams.SHOPPER_DRAW, 4 + n_normals)
-    normals = streams.standard_normals(unit[:, 4:])
-
-    state.clear_session(rows, catalog.n_items)
-    segment = np.minimum(
-        (unit[:, 0] * shopper_config.n_segments).astype(np.int64), shopper_config.n_segments - 1
-    )
-    direction = (
-        population.segment_centres[segment]
-        + (shopper_config.taste_noise / np.sqrt(dim)) * normals[:, :dim]
-    )
-    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
-    state.segment[rows] = segment
-    state.taste[rows] = shopper_config.taste_scale * direction
-    state.price_sensitivity[rows] = shopper_config.price_sensitivity_mean * np.exp(
-        shopper_config.price_sensitivity_std * normals[:, dim]
-    )
-    state.budget[rows] = np.exp(
-        shopper_config.budget_log_mean + shopper_config.budget_log_std * normals[:, dim + 1]
-    )
-    state.patience[rows] = np.clip(
-        shopper_config.patience_mean + shopper_config.patience_std * normals[:, dim + 2],
-        0.05,
-        config.dynamics.max_patience,
-    )
-    searching = unit[:, 2] < shopper_config.intent_probability
-    searched = np.minimum((unit[:, 3] * n_categories).astype(np.int64), n_categories - 1)
-    state.intent[rows] = np.where(searching, searched, n_categories)
-
-    returning = unit[:, 1] < shopper_config.returning_fraction
-    state.features[rows, RETURNING] = returning
-    if shopper_config.initial_history > 0 and returning.any():
-        _draw_past_history(config, catalog, state, rows[returning])
+def _draw_shoppers(rows, state, items, population, params):
+    """Write fresh shoppers into ``rows``: the shopper of (slot key, session) is fixed by them."""
+    dim = state.taste.shape[1]
+    segment_centres = population.segment_centres
+    for index in prange(len(rows)):
+        row = rows[index]
+        _clear_session(row, state, params)
+        base = stream_base(state.key[row], state.session[row], 0, SHOPPER_DRAW)
+        segment = min(int(uniform(base, _SEGMENT) * params.n_segments), params.n_segments - 1)
+        state.segment[row] = segment
+        norm = 0.0
+        for d in range(dim):
+            value = segment_centres[segment, d] + params.taste_noise / math.sqrt(dim) * normal(
+                base, _TASTE + 2 * d
+            )
+            state.taste[row, d] = value
+            norm += value * value
+        scale = params.taste_scale / max(math.sqrt(norm), 1e-12)
+        for d in range(dim):
+            state.taste[row, d] *= scale
+        state.price_sensitivity[row] = params.price_sensitivity_mean * math.exp(
+            params.price_sensitivity_std * normal(base, _PRICE_SENSITIVITY)
+        )
+        state.budget[row] = math.exp(
+            params.budget_log_mean + params.budget_log_std * normal(base, _BUDGET)
+        )
+        patience = params.patience_mean + params.patience_std * normal(base, _PATIENCE)
+        state.patience[row] = min(max(patience, 0.05), params.max_patience)
+        state.intent[row] = params.n_categories
+        if uniform(base, _SEARCHING) < params.intent_probability:
+            query = int(uniform(base, _QUERY) * params.n_categories)
+            state.intent[row] = min(query, params.n_categories - 1)
+        if uniform(base, _RETURNING) < params.returning_fraction:
+            state.features[row, RETURNING] = 1.0
+            _draw_past_history(row, state, items, population.favourites[segment], params)
 
 
-def _draw_past_history(
-    config: EnvConfig, catalog: Catalog, state: ShopperState, rows: NDArray[np.int64]
-) -> None:
-    """Fill a returning shopper's history with past picks.
+_draw_serial = njit(cache=True)(_draw_shoppers)
+_draw_parallel = njit(cache=True, parallel=True)(_draw_shoppers)
 
-    Each past pick is the best of ``history_candidates`` random on-sale items under the
-    shopper's taste plus Gumbel noise (a sampled multinomial-logit choice); a quarter of
-    them were bought.
-    """
-    n_past, n_candidates = config.shoppers.initial_history, config.shoppers.history_candidates
-    n_draws = n_past * (2 * n_candidates + 1)
-    unit = streams.uniforms(
-        state.key[rows], state.session[rows], np.uint64(0), streams.HISTORY_DRAW, n_draws
-    )
-    on_sale = available_items(catalog, state.session[rows])  # (n,)
-    split = n_past * n_candidates
-    candidates = (unit[:, :split] * on_sale[:, None]).astype(np.int64)
-    candidates = np.minimum(candidates, on_sale[:, None] - 1).reshape(-1, n_past, n_candidates)
-    gumbel = -np.log(-np.log(unit[:, split : 2 * split])).reshape(-1, n_past, n_candidates)
-    affinity = np.einsum("npcd,nd->npc", catalog.embedding[candidates], state.taste[rows])
-    score = affinity + catalog.appeal[candidates] + gumbel
-    best = np.take_along_axis(candidates, score.argmax(axis=2)[..., None], axis=2)[..., 0]
-    bought = unit[:, 2 * split :] < _BOUGHT_SHARE_OF_HISTORY
-    state.history_items[rows, :n_past] = best
-    state.history_events[rows, :n_past] = np.where(bought, EVENT_BOUGHT, EVENT_CLICKED)
+
+@njit(cache=True)
+def _clear_session(row, state, params):
+    state.fatigue[row, :] = 0.0
+    state.history_items[row, :] = params.n_items
+    state.history_events[row, :] = EVENT_PAD
+    state.cart_items[row, :] = params.n_items
+    state.features[row, :] = 0.0
+    state.cart_count[row] = 0
+    state.cart_quality_sum[row] = 0.0
+    state.cart_embedding_sum[row, :] = 0.0
+
+
+@njit(cache=True)
+def _draw_past_history(row, state, items, favourites, params):
+    base = stream_base(state.key[row], state.session[row], 0, HISTORY_DRAW)
+    taste = state.taste[row]
+    n_candidates = params.history_candidates
+    for past in range(params.initial_history):
+        best_item, best_score = 0, -math.inf
+        for candidate in range(n_candidates):
+            draw = 2 * (past * n_candidates + candidate)
+            pick = min(int(uniform(base, draw) * len(favourites)), len(favourites) - 1)
+            item = favourites[pick]
+            score = items.appeal[item] + gumbel(base, draw + 1)
+            for d in range(taste.shape[0]):
+                score += items.embedding[item, d] * taste[d]
+            if score > best_score:
+                best_item, best_score = item, score
+        state.history_items[row, past] = best_item
+        bought = uniform(base, 2 * params.initial_history * n_candidates + past)
+        state.history_events[row, past] = (
+            EVENT_BOUGHT if bought < _BOUGHT_SHARE_OF_HISTORY else EVENT_CLICKED
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,18 +29,17 @@ SESSION_FEATURES = (
 )
 
 
-@dataclass
-class ShopperState:
-    """Arrays of shape ``(n_shoppers, ...)`` updated in place by the core.
+class ShopperState(NamedTuple):
+    """Arrays of shape ``(n_shoppers, ...)`` updated in place by the compiled kernels.
 
     Observable parts (history, cart, session features, query) and hidden parts (taste,
-    patience, budget, ...) live side by side; only the observation builder decides
-    what an agent sees.
+    patience, budget, ...) live side by side; only the observation builder decides what
+    an agent sees. A named tuple of arrays so the kernels can take it whole.
     """
 
     # stream bookkeeping
     key: NDArray[np.uint64]  # (n,) random-stream key of each slot
-    session: NDArray[np.uint64]  # (n,) sessions started in this slot (0-based index)
+    session: NDArray[np.uint64]  # (n,) index of the slot's current session
     # hidden shopper traits
     segment: NDArray[np.int64]  # (n,)
     taste: NDArray[np.float32]  # (n, embedding_dim)
@@ -58,10 +57,13 @@ class ShopperState:
     cart_count: NDArray[np.int64]  # (n,)
     cart_quality_sum: NDArray[np.float32]  # (n,)
     cart_embedding_sum: NDArray[np.float32]  # (n, embedding_dim)
+    # per-step scratch: utilities and affinities of the shown slate
+    slate_utility: NDArray[np.float64]  # (n, slate_size)
+    slate_affinity: NDArray[np.float64]  # (n, slate_size)
 
     @classmethod
     def allocate(cls, config: EnvConfig, n_shoppers: int) -> ShopperState:
-        """Preallocate every array once; resets are masked writes into them."""
+        """Preallocate every array once; resets are writes into them."""
         n, catalog = n_shoppers, config.catalog
         dim = catalog.embedding_dim
         return cls(
@@ -81,28 +83,6 @@ class ShopperState:
             cart_count=np.zeros(n, dtype=np.int64),
             cart_quality_sum=np.zeros(n, dtype=np.float32),
             cart_embedding_sum=np.zeros((n, dim), dtype=np.float32),
+            slate_utility=np.zeros((n, config.slate_size), dtype=np.float64),
+            slate_affinity=np.zeros((n, config.slate_size), dtype=np.float64),
         )
-
-    @property
-    def n_shoppers(self) -> int:
-        return len(self.key)
-
-    def clear_session(self, rows: NDArray[np.int64], n_items: int) -> None:
-        """Empty the per-session arrays of ``rows`` (history, cart, fatigue, counters)."""
-        self.fatigue[rows] = 0.0
-        self.history_items[rows] = n_items
-        self.history_events[rows] = EVENT_PAD
-        self.cart_items[rows] = n_items
-        self.features[rows] = 0.0
-        self.cart_count[rows] = 0
-        self.cart_quality_sum[rows] = 0.0
-        self.cart_embedding_sum[rows] = 0.0
-
-    def clear_cart(self, rows: NDArray[np.int64], n_items: int) -> None:
-        """Empty the carts of ``rows`` after a checkout."""
-        self.cart_items[rows] = n_items
-        self.cart_count[rows] = 0
-        self.cart_quality_sum[rows] = 0.0
-        self.cart_embedding_sum[rows] = 0.0
-        self.features[rows, CART_ITEMS] = 0.0
-        self.features[rows, CART_VALUE] = 0.0
