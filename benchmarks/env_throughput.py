@@ -104,6 +104,7 @@ def time_single_env(n_steps: int = 50_000) -> float:
     env = gym.make("recenv/Shopping-v0")
     env.reset(seed=0)
     actions = np.random.default_rng(1).integers(0, env.action_space.n, n_steps).tolist()
+    env.step(actions[0])  # warm-up: compiled kernels load (or compile) on first use
     start = time.perf_counter()
     for action in actions:
         _, _, terminated, truncated, _ = env.step(action)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gymnasium
 
+from recenv import kernel_cache  # noqa: F401  (first: it decides where kernels are cached)
 from recenv.config import (
     CatalogConfig,
     ChoiceConfig,

@@ -21,57 +21,58 @@ import math
 from numba import njit
 
 
-@njit(cache=True)
-def item_utility(taste, price_sensitivity, fatigue, intent, session, item, items, params):
-    """Click utility of ``item`` at the top position for one shopper.
+@njit(cache=True, inline="always")
+def item_utility(taste, price_sensitivity, fatigue, intent, session, shopper, item, items, params):
+    """Click utility of ``item`` at the top position for row ``shopper`` of the arrays.
 
-    ``taste`` and ``fatigue`` are the shopper's rows. Returns ``(utility, affinity,
-    category fatigue)``; the caller adds the position term.
+    Returns ``(utility, affinity, category fatigue)``; the caller adds the position term.
+    (Arrays and a row index, not row views: views cost reference counts in the hot loop.)
     """
     affinity = 0.0
-    embedding = items.embedding[item]
-    for dim in range(embedding.shape[0]):
-        affinity += embedding[dim] * taste[dim]
+    for dim in range(taste.shape[1]):
+        affinity += items.embedding[item, dim] * taste[shopper, dim]
     category = items.category[item]
-    category_fatigue = fatigue[category]
+    category_fatigue = fatigue[shopper, category]
     utility = (
         affinity
         + items.static_utility[item]
-        - price_sensitivity * items.log_price[item]
+        - price_sensitivity[shopper] * items.log_price[item]
         - params.fatigue_weight * category_fatigue
     )
-    if intent < params.n_categories:
-        if category == intent:
+    if intent[shopper] < params.n_categories:
+        if category == intent[shopper]:
             utility += params.intent_bonus
         else:
             utility -= params.off_intent_penalty
-    if items.release_session[item] > session:
+    if items.release_session[item] > session[shopper]:
         utility = -math.inf
     return utility, affinity, category_fatigue
 
 
-@njit(cache=True)
-def sample_position(utilities, no_click_utility, uniform):
-    """Sample the clicked position by inverse CDF; ``len(utilities)`` means no click.
+@njit(cache=True, inline="always")
+def sample_position(utilities, shopper, no_click_utility, uniform):
+    """Sample the clicked position from row ``shopper`` of ``utilities`` by inverse CDF.
 
-    Weights are shifted by the largest utility so ``exp`` never overflows.
+    Returns the position, or the slate size for no click. Weights are shifted by the
+    largest utility so ``exp`` never overflows.
     """
+    slate_size = utilities.shape[1]
     top = no_click_utility
-    for utility in utilities:
-        top = max(top, utility)
+    for position in range(slate_size):
+        top = max(top, utilities[shopper, position])
     total = math.exp(no_click_utility - top)
-    for utility in utilities:
-        total += math.exp(utility - top)
+    for position in range(slate_size):
+        total += math.exp(utilities[shopper, position] - top)
     threshold = uniform * total
     cumulative = 0.0
-    for position in range(len(utilities)):
-        cumulative += math.exp(utilities[position] - top)
+    for position in range(slate_size):
+        cumulative += math.exp(utilities[shopper, position] - top)
         if threshold < cumulative:
             return position
-    return len(utilities)
+    return slate_size
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def click_probability_alone(utility, no_click_utility):
     """``P(click)`` of an item shown alone: ``exp(u) / (exp(u0) + exp(u))``."""
     if utility == -math.inf:

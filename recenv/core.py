@@ -45,6 +45,7 @@ from recenv.state import (
 )
 
 PARALLEL_FROM = 2048  # shoppers per step from which the parallel kernel pays off
+_ONE_BLOCK_FROM = 256  # shoppers from which observations are copied into one block
 
 
 class StepOutcome(NamedTuple):
@@ -123,13 +124,16 @@ class Simulator:
     def observe(self) -> dict[str, NDArray]:
         """Batched observation (fresh copies): what an agent may see, never hidden traits."""
         state = self.state
-        return {
-            "history": state.history_items.copy(),
-            "history_events": state.history_events.copy(),
-            "cart": state.cart_items.copy(),
-            "session": state.features.copy(),
-            "query": state.intent.copy(),
+        observed = {
+            "history": state.history_items,
+            "history_events": state.history_events,
+            "cart": state.cart_items,
+            "session": state.features,
+            "query": state.intent,
         }
+        if self.n_shoppers < _ONE_BLOCK_FROM:
+            return {key: value.copy() for key, value in observed.items()}
+        return _copy_into_one_block(observed)
 
     def hidden(self) -> dict[str, NDArray]:
         """The hidden state (copies), for analysis and oracle baselines only."""
@@ -144,6 +148,21 @@ class Simulator:
             "cart_quality_sum": state.cart_quality_sum.copy(),
             "session_index": state.session.astype(np.int64),
         }
+
+
+def _copy_into_one_block(arrays: dict[str, NDArray]) -> dict[str, NDArray]:
+    """Copy arrays into views of one fresh allocation.
+
+    Several large fresh arrays per step make glibc map and unmap pages every step (page
+    faults cost 10x the copy); one block per step is recycled by the allocator instead.
+    """
+    block = np.empty(sum(value.nbytes for value in arrays.values()), dtype=np.uint8)
+    copies, offset = {}, 0
+    for key, value in arrays.items():  # every itemsize here is 4 or 8: offsets stay aligned
+        view = block[offset : offset + value.nbytes].view(value.dtype).reshape(value.shape)
+        np.copyto(view, value)
+        copies[key], offset = view, offset + value.nbytes
+    return copies
 
 
 def _step(slates, state, items, params):
@@ -166,11 +185,12 @@ def _step(slates, state, items, params):
         shown_fatigue = 0.0
         for k in range(slate_size):
             utility, affinity, fatigue = item_utility(
-                state.taste[n],
-                state.price_sensitivity[n],
-                state.fatigue[n],
-                state.intent[n],
-                state.session[n],
+                state.taste,
+                state.price_sensitivity,
+                state.fatigue,
+                state.intent,
+                state.session,
+                n,
                 slates[n, k],
                 items,
                 params,
@@ -179,7 +199,7 @@ def _step(slates, state, items, params):
             state.slate_affinity[n, k] = affinity
             shown_fatigue += fatigue / slate_size
         position = sample_position(
-            state.slate_utility[n], params.no_click_utility, streams.uniform(base, 0)
+            state.slate_utility, n, params.no_click_utility, streams.uniform(base, 0)
         )
         quality = 0.0
         if position < slate_size:
@@ -188,7 +208,13 @@ def _step(slates, state, items, params):
             clicked[n], clicked_item[n] = True, item
             state.features[n, CLICKS] += 1.0
             drift_taste(
-                state.taste[n], items.embedding[item], params.taste_drift_click, params.taste_scale
+                state.taste,
+                n,
+                items.embedding,
+                item,
+                1.0,
+                params.taste_drift_click,
+                params.taste_scale,
             )
             # 2. click -> cart, if the price fits the budget left and the cart has room
             fits = items.price[item] <= state.budget[n] - state.features[n, CART_VALUE]
@@ -199,7 +225,7 @@ def _step(slates, state, items, params):
             if fits and room and wants:
                 carted[n] = True
                 _add_to_cart(n, item, state, items)
-        _push_history(n, slates[n], position, carted[n], state)
+        _push_history(n, slates, position, carted[n], state)
         # 3. cart -> purchase
         buy = streams.uniform(base, 2) < checkout_probability(
             state.cart_quality_sum[n], state.cart_count[n], params
@@ -210,7 +236,7 @@ def _step(slates, state, items, params):
             items_bought[n] = state.cart_count[n]
             _checkout(n, state, params)
         # 4. long-term dynamics
-        decay_fatigue(state.fatigue[n], params)
+        decay_fatigue(state.fatigue, n, params)
         for k in range(slate_size):
             state.fatigue[n, items.category[slates[n, k]]] += params.fatigue_per_exposure
         patience = state.patience[n] + patience_change(
@@ -241,7 +267,7 @@ _step_serial = njit(cache=True)(_step)
 _step_parallel = njit(cache=True, parallel=True)(_step)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _add_to_cart(n, item, state, items):
     state.cart_items[n, state.cart_count[n]] = item
     state.cart_count[n] += 1
@@ -253,39 +279,49 @@ def _add_to_cart(n, item, state, items):
     state.features[n, CARTS] += 1.0
 
 
-@njit(cache=True)
-def _push_history(n, slate, position, carted, state):
+@njit(cache=True, inline="always")
+def _push_history(n, slates, position, carted, state):
     """Shift the history right by the slate and record it, most recent first, with events."""
-    history, events = state.history_items[n], state.history_events[n]
-    width = min(len(slate), len(history))
-    for h in range(len(history) - 1, width - 1, -1):
-        history[h] = history[h - width]
-        events[h] = events[h - width]
+    history, events = state.history_items, state.history_events
+    length = history.shape[1]
+    width = min(slates.shape[1], length)
+    for h in range(length - 1, width - 1, -1):
+        history[n, h] = history[n, h - width]
+        events[n, h] = events[n, h - width]
     for k in range(width):
-        history[k] = slate[k]
-        events[k] = EVENT_VIEWED
+        history[n, k] = slates[n, k]
+        events[n, k] = EVENT_VIEWED
     if position < width:
-        events[position] = EVENT_CARTED if carted else EVENT_CLICKED
+        events[n, position] = EVENT_CARTED if carted else EVENT_CLICKED
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _checkout(n, state, params):
     """Buy shopper n's cart: spend budget, mark history, drift taste, empty the cart."""
     value, count = state.features[n, CART_VALUE], state.cart_count[n]
     state.budget[n] = max(state.budget[n] - value, 0.0)
-    history, events, cart = state.history_items[n], state.history_events[n], state.cart_items[n]
-    for h in range(len(history)):
-        if events[h] >= EVENT_CLICKED:
+    history, events, cart = state.history_items, state.history_events, state.cart_items
+    for h in range(history.shape[1]):
+        if events[n, h] >= EVENT_CLICKED:
             for slot in range(count):
-                if history[h] == cart[slot]:
-                    events[h] = EVENT_BOUGHT
-    mean_embedding = state.cart_embedding_sum[n] / count
-    drift_taste(state.taste[n], mean_embedding, params.taste_drift_purchase, params.taste_scale)
+                if history[n, h] == cart[n, slot]:
+                    events[n, h] = EVENT_BOUGHT
+    drift_taste(  # toward the mean embedding of the cart
+        state.taste,
+        n,
+        state.cart_embedding_sum,
+        n,
+        1.0 / count,
+        params.taste_drift_purchase,
+        params.taste_scale,
+    )
     state.features[n, ITEMS_BOUGHT] += count
     state.features[n, SPENT] += value
     state.features[n, CART_ITEMS] = 0.0
     state.features[n, CART_VALUE] = 0.0
-    cart[:] = params.n_items
+    for slot in range(cart.shape[1]):
+        cart[n, slot] = params.n_items
     state.cart_count[n] = 0
     state.cart_quality_sum[n] = 0.0
-    state.cart_embedding_sum[n, :] = 0.0
+    for d in range(state.cart_embedding_sum.shape[1]):
+        state.cart_embedding_sum[n, d] = 0.0

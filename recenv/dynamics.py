@@ -5,25 +5,26 @@ from __future__ import annotations
 from numba import njit
 
 
-@njit(cache=True)
-def drift_taste(taste, target, rate, taste_scale):
-    """Move a taste row toward a consumed item, in place.
+@njit(cache=True, inline="always")
+def drift_taste(taste, shopper, targets, target_row, target_scale, rate, taste_scale):
+    """Move ``taste[shopper]`` toward ``target = target_scale * targets[target_row]``, in place.
 
     ``taste += rate * (taste_scale * target - taste)``: repeated consumption pulls the
     shopper's taste toward what they bought or clicked.
     """
-    for dim in range(taste.shape[0]):
-        taste[dim] += rate * (taste_scale * target[dim] - taste[dim])
+    for dim in range(taste.shape[1]):
+        target = target_scale * targets[target_row, dim]
+        taste[shopper, dim] += rate * (taste_scale * target - taste[shopper, dim])
 
 
-@njit(cache=True)
-def decay_fatigue(fatigue, params):
-    """``fatigue <- fatigue_decay * fatigue`` for one shopper's row, in place."""
-    for category in range(fatigue.shape[0]):
-        fatigue[category] *= params.fatigue_decay
+@njit(cache=True, inline="always")
+def decay_fatigue(fatigue, shopper, params):
+    """``fatigue <- fatigue_decay * fatigue`` for row ``shopper``, in place."""
+    for category in range(fatigue.shape[1]):
+        fatigue[shopper, category] *= params.fatigue_decay
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def patience_change(clicked, clicked_quality, bought, shown_fatigue, params):
     """``-patience_decay - boredom * shown_fatigue + clicked * patience_per_quality * quality
     + bought * purchase_patience``.

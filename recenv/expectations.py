@@ -90,14 +90,7 @@ def _expected_outcomes(
         for c in range(n_candidates):
             item = candidates[n, c]
             utility, affinity, item_fatigue = item_utility(
-                taste[n],
-                price_sensitivity[n],
-                fatigue[n],
-                intent[n],
-                session[n],
-                item,
-                items,
-                params,
+                taste, price_sensitivity, fatigue, intent, session, n, item, items, params
             )
             p_click = click_probability_alone(utility, params.no_click_utility)
             price, quality = items.price[item], items.quality[item]

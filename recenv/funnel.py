@@ -7,13 +7,13 @@ import math
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sigmoid(logit):
     """Logistic function ``1 / (1 + exp(-x))``."""
     return 1.0 / (1.0 + math.exp(-logit))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def cart_probability(quality, affinity, params):
     """``P(add to cart | click) = sigmoid(cart_bias + w_q * quality + w_t * affinity)``.
 
@@ -27,7 +27,7 @@ def cart_probability(quality, affinity, params):
     )
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def checkout_probability(cart_quality_sum, cart_count, params):
     """``P(buy the cart now) = sigmoid(checkout_bias + w_q * mean cart quality)``; 0 if empty."""
     if cart_count == 0:
@@ -36,7 +36,7 @@ def checkout_probability(cart_quality_sum, cart_count, params):
     return sigmoid(params.checkout_bias + params.checkout_quality_weight * mean_quality)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def step_reward(clicked, carted, revenue, items_bought, params):
     """``w_click * click + w_cart * cart + w_purchase * (revenue | items bought)``.
 

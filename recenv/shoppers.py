@@ -95,39 +95,43 @@ def _draw_shoppers(rows, state, items, population, params):
             state.intent[row] = min(query, params.n_categories - 1)
         if uniform(base, _RETURNING) < params.returning_fraction:
             state.features[row, RETURNING] = 1.0
-            _draw_past_history(row, state, items, population.favourites[segment], params)
+            _draw_past_history(row, state, items, population.favourites, segment, params)
 
 
 _draw_serial = njit(cache=True)(_draw_shoppers)
 _draw_parallel = njit(cache=True, parallel=True)(_draw_shoppers)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _clear_session(row, state, params):
-    state.fatigue[row, :] = 0.0
-    state.history_items[row, :] = params.n_items
-    state.history_events[row, :] = EVENT_PAD
-    state.cart_items[row, :] = params.n_items
-    state.features[row, :] = 0.0
+    for category in range(state.fatigue.shape[1]):
+        state.fatigue[row, category] = 0.0
+    for h in range(state.history_items.shape[1]):
+        state.history_items[row, h] = params.n_items
+        state.history_events[row, h] = EVENT_PAD
+    for slot in range(state.cart_items.shape[1]):
+        state.cart_items[row, slot] = params.n_items
+    for column in range(state.features.shape[1]):
+        state.features[row, column] = 0.0
     state.cart_count[row] = 0
     state.cart_quality_sum[row] = 0.0
-    state.cart_embedding_sum[row, :] = 0.0
+    for d in range(state.cart_embedding_sum.shape[1]):
+        state.cart_embedding_sum[row, d] = 0.0
 
 
-@njit(cache=True)
-def _draw_past_history(row, state, items, favourites, params):
+@njit(cache=True, inline="always")
+def _draw_past_history(row, state, items, favourites, segment, params):
     base = stream_base(state.key[row], state.session[row], 0, HISTORY_DRAW)
-    taste = state.taste[row]
-    n_candidates = params.history_candidates
+    n_candidates, n_favourites = params.history_candidates, favourites.shape[1]
     for past in range(params.initial_history):
         best_item, best_score = 0, -math.inf
         for candidate in range(n_candidates):
             draw = 2 * (past * n_candidates + candidate)
-            pick = min(int(uniform(base, draw) * len(favourites)), len(favourites) - 1)
-            item = favourites[pick]
+            pick = min(int(uniform(base, draw) * n_favourites), n_favourites - 1)
+            item = favourites[segment, pick]
             score = items.appeal[item] + gumbel(base, draw + 1)
-            for d in range(taste.shape[0]):
-                score += items.embedding[item, d] * taste[d]
+            for d in range(state.taste.shape[1]):
+                score += items.embedding[item, d] * state.taste[row, d]
             if score > best_score:
                 best_item, best_score = item, score
         state.history_items[row, past] = best_item

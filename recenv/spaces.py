@@ -31,17 +31,28 @@ def observation_space(config: EnvConfig) -> spaces.Dict:
 
 
 class SlateSpace(spaces.MultiDiscrete):
-    """``MultiDiscrete([n_items] * slate_size)`` whose samples never repeat an item.
+    """``MultiDiscrete`` of slates (last axis) whose samples never repeat an item in a slate.
 
     Still a ``MultiDiscrete`` for every library that checks the type; only ``sample``
-    changes, so random agents and environment checkers draw valid slates.
+    changes, so random agents and environment checkers draw valid slates. Works for one
+    slate ``(K,)`` and for a batch ``(n, K)``.
     """
 
     def sample(self, mask: Any = None, probability: Any = None) -> NDArray[np.int64]:
         if mask is not None or probability is not None:
             return super().sample(mask=mask, probability=probability)
-        n_items = int(self.nvec[0])
-        return self.np_random.choice(n_items, size=len(self.nvec), replace=False).astype(self.dtype)
+        n_items = int(self.nvec.flat[0])
+        slates = self.np_random.integers(0, n_items, size=self.nvec.shape).reshape(
+            -1, self.nvec.shape[-1]
+        )
+        while True:  # redraw slates with a repeat; rare when slate_size << n_items
+            ordered = np.sort(slates, axis=1)
+            repeated = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
+            if not repeated.any():
+                return slates.reshape(self.nvec.shape).astype(self.dtype)
+            slates[repeated] = self.np_random.integers(
+                0, n_items, size=(int(repeated.sum()), slates.shape[1])
+            )
 
 
 def action_space(config: EnvConfig) -> spaces.Discrete | SlateSpace:
@@ -50,6 +61,14 @@ def action_space(config: EnvConfig) -> spaces.Discrete | SlateSpace:
     if config.slate_size == 1:
         return spaces.Discrete(n_items)
     return SlateSpace(np.full(config.slate_size, n_items))
+
+
+def batched_action_space(config: EnvConfig, n_shoppers: int) -> spaces.MultiDiscrete:
+    """Actions of a vector env: ``(n,)`` item ids or ``(n, slate_size)`` distinct slates."""
+    n_items = config.catalog.n_items
+    if config.slate_size == 1:
+        return spaces.MultiDiscrete(np.full(n_shoppers, n_items))
+    return SlateSpace(np.full((n_shoppers, config.slate_size), n_items))
 
 
 def validate_slates(

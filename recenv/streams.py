@@ -32,7 +32,7 @@ HISTORY_DRAW = np.uint64(2)
 RESPONSE_DRAW = np.uint64(3)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def mix64(value: np.uint64) -> np.uint64:
     """SplitMix64 finaliser: a bijective avalanche hash of a 64-bit integer."""
     value = (value ^ (value >> _S30)) * _MIX_1
@@ -40,34 +40,34 @@ def mix64(value: np.uint64) -> np.uint64:
     return value ^ (value >> _S31)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def stream_base(key: np.uint64, session: np.uint64, step: int, purpose: np.uint64) -> np.uint64:
     """The hash from which all draws of one (slot, session, step, purpose) are indexed."""
     counter = (session * _STEP_STRIDE + np.uint64(step)) * _GOLDEN + purpose
     return mix64(key ^ counter)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def uniform(base: np.uint64, index: int) -> float:
     """The ``index``-th Uniform(0, 1) draw of a stream; never exactly 0 or 1."""
     bits = mix64(base + np.uint64(index + 1) * _GOLDEN) >> _S11
     return float(bits) * _TO_UNIT + _HALF_ULP
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def normal(base: np.uint64, index: int) -> float:
     """A standard normal from draws ``index`` and ``index + 1`` (Box-Muller)."""
     radius = math.sqrt(-2.0 * math.log(uniform(base, index)))
     return radius * math.cos(2.0 * math.pi * uniform(base, index + 1))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def gumbel(base: np.uint64, index: int) -> float:
     """A standard Gumbel draw: the noise of a sampled multinomial-logit choice."""
     return -math.log(-math.log(uniform(base, index)))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def slot_keys(seed: np.uint64, n_slots: int) -> NDArray[np.uint64]:
     """Stream keys of slots ``0..n_slots-1`` for seed ``seed``: slot i = single env ``seed + i``."""
     keys = np.empty(n_slots, dtype=np.uint64)

@@ -72,7 +72,7 @@ class ShoppingVectorEnv(VectorEnv):
         self.single_observation_space = recenv_spaces.observation_space(self.config)
         self.single_action_space = recenv_spaces.action_space(self.config)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
-        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.action_space = recenv_spaces.batched_action_space(self.config, num_envs)
         self._needs_reset = np.zeros(num_envs, dtype=bool)
         self._seeded = False
 
@@ -112,15 +112,17 @@ class ShoppingVectorEnv(VectorEnv):
     ) -> tuple[dict[str, NDArray], NDArray, NDArray, NDArray, dict[str, Any]]:
         slates = recenv_spaces.validate_slates(actions, self.num_envs, self.config, batched=True)
         outcome = self.simulator.step(slates)
-        ended = outcome.terminated | outcome.truncated
         final: dict[str, Any] = {}
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            # Slots that ended last step start their next session instead of stepping.
             restarting = np.flatnonzero(self._needs_reset)
             if len(restarting):
                 self.simulator.next_sessions(restarting)
                 outcome.blank(restarting)
-            self._needs_reset = ended
-        elif ended.any():
+            self._needs_reset = outcome.terminated | outcome.truncated
+            return self.simulator.observe(), *outcome[:3], self._info(outcome)
+        ended = outcome.terminated | outcome.truncated
+        if ended.any():
             ended_rows = np.flatnonzero(ended)
             final = self._final_info(ended, ended_rows, outcome)
             self.simulator.next_sessions(ended_rows)

@@ -1,0 +1,1 @@
+"""Experiment entry points for recenv (thin mains over plain functions)."""
