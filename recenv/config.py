@@ -92,21 +92,21 @@ class CatalogConfig(_Validated):
     ``new_item_interval`` sessions (cold-start items).
     """
 
-    n_items: int = 1000
-    n_categories: int = 20
-    embedding_dim: int = 16
+    n_items: int = 1000  # catalog size M (ids 0..M-1)
+    n_categories: int = 20  # categories C
+    embedding_dim: int = 16  # latent dimension of tastes and items
     category_spread: float = 0.6  # std of an item's embedding around its category centroid
     price_log_mean: float = 0.0  # log median price: prices are in units of the median
     category_price_std: float = 0.5  # spread of category price levels (log scale)
     price_log_std: float = 0.4  # spread of prices inside a category (log scale)
     popularity_exponent: float = 1.0  # Zipf exponent of the popularity prior
     popularity_weight: float = 0.3  # click utility per unit of log-popularity
-    quality_std: float = 1.0
-    clickbait_fraction: float = 0.1
+    quality_std: float = 1.0  # spread of item quality (standard normal scaled)
+    clickbait_fraction: float = 0.1  # share of clickbait items
     clickbait_appeal: float = 3.5  # extra click utility of a clickbait item
     clickbait_quality: float = -2.5  # quality of a clickbait item
-    n_new_items: int = 0
-    new_item_interval: int = 1
+    n_new_items: int = 0  # the last ids, released during the run
+    new_item_interval: int = 1  # sessions between two releases
     observable_embeddings: bool = False  # expose latent embeddings in item_features
 
     bounds: ClassVar[dict[str, Bound]] = {
@@ -147,19 +147,19 @@ class ShopperConfig(_Validated):
     probability ``intent_probability`` a shopper searches for one category (the query).
     """
 
-    n_segments: int = 6
-    taste_noise: float = 0.5
-    taste_scale: float = 1.5
+    n_segments: int = 6  # taste segments in the population
+    taste_noise: float = 0.5  # individual taste spread around the segment centre
+    taste_scale: float = 1.5  # norm of a taste vector: how much taste drives clicks
     price_sensitivity_mean: float = 0.8  # utility lost per unit of log(price / median price)
     price_sensitivity_std: float = 0.3  # log-normal sigma
     budget_log_mean: float = 3.0  # median budget exp(3) ~ 20 median-priced items
-    budget_log_std: float = 0.5
-    patience_mean: float = 1.0
-    patience_std: float = 0.15
-    returning_fraction: float = 0.5
-    initial_history: int = 5
+    budget_log_std: float = 0.5  # log-normal sigma of budgets
+    patience_mean: float = 1.0  # patience at arrival
+    patience_std: float = 0.15  # spread of patience at arrival
+    returning_fraction: float = 0.5  # share of shoppers arriving with a history
+    initial_history: int = 5  # past picks a returning shopper arrives with
     history_candidates: int = 4  # favourites a returning shopper chose among per past pick
-    intent_probability: float = 0.0
+    intent_probability: float = 0.0  # share of shoppers with a search query
     intent_bonus: float = 2.0  # utility bonus of items of the searched category
     off_intent_penalty: float = 1.0  # utility penalty of other categories when searching
 
@@ -191,10 +191,10 @@ class ChoiceConfig(_Validated):
     ``P(item k) = exp(u_k) / (exp(u_none) + sum_j exp(u_j))``.
     """
 
-    no_click_utility: float = 2.0
-    position_bias: float = 1.0
+    no_click_utility: float = 2.0  # utility of clicking nothing
+    position_bias: float = 1.0  # utility lost per log(1 + position)
     quality_weight: float = 0.3  # how much quality shows before the click
-    fatigue_weight: float = 1.0
+    fatigue_weight: float = 1.0  # utility lost per unit of category fatigue
 
     bounds: ClassVar[dict[str, Bound]] = {
         "position_bias": NON_NEGATIVE,
@@ -213,15 +213,15 @@ class FunnelConfig(_Validated):
     reward_cart * cart + reward_purchase * (revenue | items bought)``.
     """
 
-    cart_bias: float = -0.5
-    cart_quality_weight: float = 1.2
-    cart_taste_weight: float = 0.3
-    checkout_bias: float = -1.5
-    checkout_quality_weight: float = 1.0
-    reward_click: float = 0.3
-    reward_cart: float = 0.0
-    reward_purchase: float = 1.0
-    purchase_reward: str = "revenue"
+    cart_bias: float = -0.5  # logit of adding a clicked item to the cart
+    cart_quality_weight: float = 1.2  # cart logit per unit of quality
+    cart_taste_weight: float = 0.3  # cart logit per unit of affinity
+    checkout_bias: float = -1.5  # logit of buying the cart at a step
+    checkout_quality_weight: float = 1.0  # checkout logit per unit of mean cart quality
+    reward_click: float = 0.3  # reward per click
+    reward_cart: float = 0.0  # reward per add-to-cart
+    reward_purchase: float = 1.0  # reward per unit of revenue (or per item bought)
+    purchase_reward: str = "revenue"  # what a purchase is worth: its revenue or its item count
 
     choices: ClassVar[dict[str, tuple[str, ...]]] = {"purchase_reward": ("revenue", "count")}
 
@@ -237,15 +237,15 @@ class DynamicsConfig(_Validated):
     ``max_patience``: good clicks restore it, clickbait and monotony drain it.
     """
 
-    taste_drift_click: float = 0.05
-    taste_drift_purchase: float = 0.2
-    fatigue_per_exposure: float = 0.35
-    fatigue_decay: float = 0.85
-    patience_decay: float = 0.06
-    patience_per_quality: float = 0.08
-    purchase_patience: float = 0.1
+    taste_drift_click: float = 0.05  # step toward a clicked item's embedding
+    taste_drift_purchase: float = 0.2  # step toward the mean embedding of a bought cart
+    fatigue_per_exposure: float = 0.35  # fatigue added to a category per shown item
+    fatigue_decay: float = 0.85  # fatigue kept from one step to the next
+    patience_decay: float = 0.06  # patience lost every step
+    patience_per_quality: float = 0.08  # patience gained per unit of a clicked item's quality
+    purchase_patience: float = 0.1  # patience gained by a purchase
     boredom: float = 0.08  # patience lost per unit of fatigue of the shown category
-    max_patience: float = 1.5
+    max_patience: float = 1.5  # patience cap
 
     bounds: ClassVar[dict[str, Bound]] = {
         "taste_drift_click": PROBABILITY,
@@ -270,9 +270,9 @@ class EnvConfig(_Validated):
     funnel: FunnelConfig = field(default_factory=FunnelConfig)
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
     slate_size: int = 1  # 1 -> Discrete(n_items) actions; >1 -> MultiDiscrete slates
-    history_length: int = 20
-    cart_capacity: int = 10
-    max_steps: int = 50
+    history_length: int = 20  # entries of the observed history (a slate adds slate_size)
+    cart_capacity: int = 10  # items a cart holds
+    max_steps: int = 50  # steps before a session is truncated
     catalog_seed: int = 0  # the world (catalog, segments) is fixed by this, not by reset seeds
     expose_hidden_state: bool = False  # put taste, patience, budget ... in info["hidden"]
 
