@@ -351,13 +351,14 @@ def make_config(preset: str | None = "default", **overrides: Any) -> EnvConfig:
     ``make_config("small", slate_size=3, catalog={"n_items": 200})``.
     """
     merged = load_preset(preset) if preset else {}
-    _deep_update(merged, overrides)
+    deep_update(merged, overrides)
     return config_from_dict(merged)
 
 
-def _deep_update(target: dict[str, Any], updates: Mapping[str, Any]) -> None:
+def deep_update(target: dict[str, Any], updates: Mapping[str, Any]) -> None:
+    """Merge nested ``updates`` into ``target`` in place, section by section."""
     for key, value in updates.items():
         if isinstance(value, Mapping) and isinstance(target.get(key), dict):
-            _deep_update(target[key], value)
+            deep_update(target[key], value)
         else:
             target[key] = dict(value) if isinstance(value, Mapping) else value

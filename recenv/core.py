@@ -9,8 +9,9 @@ neither holds a line of dynamics. One step for every shopper:
 4. the history records the slate; taste drifts, fatigue and patience move (``dynamics``);
 5. the session terminates when patience or budget runs out, or truncates at ``max_steps``.
 
-The step is one numba-compiled loop over shoppers (parallel for large N), so one shopper
-costs about as little as a thousand; shoppers never share random numbers (``streams``).
+The step is one numba-compiled loop over shoppers (split across threads for large N), so
+one shopper costs about as little as a thousand; shoppers never share random numbers
+(``streams``), so any split gives the same result.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from numpy.typing import NDArray
 
 from recenv import streams
@@ -43,6 +44,7 @@ from recenv.state import (
     STEP,
     ShopperState,
 )
+from recenv.threads import ThreadSplitter
 
 PARALLEL_FROM = 2048  # shoppers per step from which the parallel kernel pays off
 _ONE_BLOCK_FROM = 256  # shoppers from which observations are copied into one block
@@ -95,7 +97,7 @@ class Simulator:
         self.state = ShopperState.allocate(config, n_shoppers)
         self.items: ItemTable = item_table(config, self.catalog)
         self.params: ModelParams = model_params(config, self.catalog)
-        self._step_kernel = _step_parallel if n_shoppers >= PARALLEL_FROM else _step_serial
+        self._threads = ThreadSplitter(n_shoppers, PARALLEL_FROM)
 
     def seed(self, seed: int) -> None:
         """Key slot i with the stream of a single simulator seeded ``seed + i``; session 0."""
@@ -110,6 +112,7 @@ class Simulator:
             self.items,
             self.world.population,
             self.params,
+            self._threads,
         )
 
     def next_sessions(self, rows: NDArray[np.int64]) -> None:
@@ -119,7 +122,12 @@ class Simulator:
 
     def step(self, slates: NDArray[np.int64]) -> StepOutcome:
         """Advance every shopper by one recommendation; ``slates`` is ``(n, slate_size)``."""
-        return StepOutcome(*self._step_kernel(slates, self.state, self.items, self.params))
+        args = (slates, self.state, self.items, self.params)
+        if not self._threads.enabled:
+            return _step_all(*args)
+        outcome = _new_outcome(self.n_shoppers)
+        self._threads.run(_step_rows, self.n_shoppers, (*args, outcome))
+        return outcome
 
     def observe(self) -> dict[str, NDArray]:
         """Batched observation (fresh copies): what an agent may see, never hidden traits."""
@@ -165,91 +173,121 @@ def _copy_into_one_block(arrays: dict[str, NDArray]) -> dict[str, NDArray]:
     return copies
 
 
-def _step(slates, state, items, params):
-    """One step of every shopper (compiled twice below: serial and parallel)."""
-    n_shoppers, slate_size = slates.shape
-    reward = np.zeros(n_shoppers)
-    terminated = np.zeros(n_shoppers, dtype=np.bool_)
-    truncated = np.zeros(n_shoppers, dtype=np.bool_)
-    clicked = np.zeros(n_shoppers, dtype=np.bool_)
-    clicked_item = np.full(n_shoppers, -1, dtype=np.int64)
-    carted = np.zeros(n_shoppers, dtype=np.bool_)
-    purchased = np.zeros(n_shoppers, dtype=np.bool_)
-    revenue = np.zeros(n_shoppers)
-    items_bought = np.zeros(n_shoppers, dtype=np.int64)
-    for n in prange(n_shoppers):
-        base = streams.stream_base(
-            state.key[n], state.session[n], int(state.features[n, STEP]), streams.RESPONSE_DRAW
+@njit(cache=True, inline="always")
+def _new_outcome(n_shoppers):
+    return StepOutcome(
+        np.zeros(n_shoppers),
+        np.zeros(n_shoppers, dtype=np.bool_),
+        np.zeros(n_shoppers, dtype=np.bool_),
+        np.zeros(n_shoppers, dtype=np.bool_),
+        np.full(n_shoppers, -1, dtype=np.int64),
+        np.zeros(n_shoppers, dtype=np.bool_),
+        np.zeros(n_shoppers, dtype=np.bool_),
+        np.zeros(n_shoppers),
+        np.zeros(n_shoppers, dtype=np.int64),
+    )
+
+
+@njit(cache=True, nogil=True)
+def _step_all(slates, state, items, params):
+    """One step of every shopper, allocating the outcome arrays."""
+    outcome = _new_outcome(slates.shape[0])
+    _step_rows(0, slates.shape[0], slates, state, items, params, outcome)
+    return outcome
+
+
+@njit(cache=True, nogil=True)
+def _step_rows(start, stop, slates, state, items, params, outcome):
+    """One step of shoppers ``start..stop-1``; releases the GIL so threads split the batch."""
+    reward, terminated, truncated, clicked, clicked_item = outcome[:5]
+    carted, purchased, revenue, items_bought = outcome[5:]
+    for n in range(start, stop):
+        (
+            reward[n],
+            terminated[n],
+            truncated[n],
+            clicked[n],
+            clicked_item[n],
+            carted[n],
+            purchased[n],
+            revenue[n],
+            items_bought[n],
+        ) = _step_shopper(n, slates, state, items, params)
+
+
+@njit(cache=True, inline="always")
+def _step_shopper(n, slates, state, items, params):
+    """Advance shopper ``n`` by one step (the five stages above); returns its outcome."""
+    slate_size = slates.shape[1]
+    base = streams.stream_base(
+        state.key[n], state.session[n], int(state.features[n, STEP]), streams.RESPONSE_DRAW
+    )
+    # 1. choice among the slate and 'no click'
+    shown_fatigue = 0.0
+    for k in range(slate_size):
+        utility, affinity, fatigue = item_utility(
+            state.taste,
+            state.price_sensitivity,
+            state.fatigue,
+            state.intent,
+            state.session,
+            n,
+            slates[n, k],
+            items,
+            params,
         )
-        # 1. choice among the slate and 'no click'
-        shown_fatigue = 0.0
-        for k in range(slate_size):
-            utility, affinity, fatigue = item_utility(
-                state.taste,
-                state.price_sensitivity,
-                state.fatigue,
-                state.intent,
-                state.session,
-                n,
-                slates[n, k],
-                items,
-                params,
-            )
-            state.slate_utility[n, k] = utility + items.position_utility[k]
-            state.slate_affinity[n, k] = affinity
-            shown_fatigue += fatigue / slate_size
-        position = sample_position(
-            state.slate_utility, n, params.no_click_utility, streams.uniform(base, 0)
+        state.slate_utility[n, k] = utility + items.position_utility[k]
+        state.slate_affinity[n, k] = affinity
+        shown_fatigue += fatigue / slate_size
+    position = sample_position(
+        state.slate_utility, n, params.no_click_utility, streams.uniform(base, 0)
+    )
+    clicked, clicked_item, carted, quality = False, -1, False, 0.0
+    if position < slate_size:
+        clicked, clicked_item = True, slates[n, position]
+        quality = items.quality[clicked_item]
+        state.features[n, CLICKS] += 1.0
+        drift_taste(
+            state.taste,
+            n,
+            items.embedding,
+            clicked_item,
+            1.0,
+            params.taste_drift_click,
+            params.taste_scale,
         )
-        quality = 0.0
-        if position < slate_size:
-            item = slates[n, position]
-            quality = items.quality[item]
-            clicked[n], clicked_item[n] = True, item
-            state.features[n, CLICKS] += 1.0
-            drift_taste(
-                state.taste,
-                n,
-                items.embedding,
-                item,
-                1.0,
-                params.taste_drift_click,
-                params.taste_scale,
-            )
-            # 2. click -> cart, if the price fits the budget left and the cart has room
-            fits = items.price[item] <= state.budget[n] - state.features[n, CART_VALUE]
-            room = state.cart_count[n] < params.cart_capacity
-            wants = streams.uniform(base, 1) < cart_probability(
-                quality, state.slate_affinity[n, position], params
-            )
-            if fits and room and wants:
-                carted[n] = True
-                _add_to_cart(n, item, state, items)
-        _push_history(n, slates, position, carted[n], state)
-        # 3. cart -> purchase
-        buy = streams.uniform(base, 2) < checkout_probability(
-            state.cart_quality_sum[n], state.cart_count[n], params
+        # 2. click -> cart, if the price fits the budget left and the cart has room
+        fits = items.price[clicked_item] <= state.budget[n] - state.features[n, CART_VALUE]
+        room = state.cart_count[n] < params.cart_capacity
+        wants = streams.uniform(base, 1) < cart_probability(
+            quality, state.slate_affinity[n, position], params
         )
-        if buy:
-            purchased[n] = True
-            revenue[n] = state.features[n, CART_VALUE]
-            items_bought[n] = state.cart_count[n]
-            _checkout(n, state, params)
-        # 4. long-term dynamics
-        decay_fatigue(state.fatigue, n, params)
-        for k in range(slate_size):
-            state.fatigue[n, items.category[slates[n, k]]] += params.fatigue_per_exposure
-        patience = state.patience[n] + patience_change(
-            clicked[n], quality, purchased[n], shown_fatigue, params
-        )
-        state.patience[n] = min(patience, params.max_patience)
-        state.features[n, STEP] += 1.0
-        # 5. end of session
-        terminated[n] = state.patience[n] <= 0.0 or (
-            state.budget[n] < params.min_price and state.cart_count[n] == 0
-        )
-        truncated[n] = state.features[n, STEP] >= params.max_steps and not terminated[n]
-        reward[n] = step_reward(clicked[n], carted[n], revenue[n], items_bought[n], params)
+        if fits and room and wants:
+            carted = True
+            _add_to_cart(n, clicked_item, state, items)
+    _push_history(n, slates, position, carted, state)
+    # 3. cart -> purchase
+    purchased, revenue, items_bought = False, 0.0, 0
+    if streams.uniform(base, 2) < checkout_probability(
+        state.cart_quality_sum[n], state.cart_count[n], params
+    ):
+        purchased, revenue, items_bought = True, state.features[n, CART_VALUE], state.cart_count[n]
+        _checkout(n, state, params)
+    # 4. long-term dynamics
+    decay_fatigue(state.fatigue, n, params)
+    for k in range(slate_size):
+        state.fatigue[n, items.category[slates[n, k]]] += params.fatigue_per_exposure
+    patience = state.patience[n] + patience_change(
+        clicked, quality, purchased, shown_fatigue, params
+    )
+    state.patience[n] = min(patience, params.max_patience)
+    state.features[n, STEP] += 1.0
+    # 5. end of session
+    terminated = state.patience[n] <= 0.0 or (
+        state.budget[n] < params.min_price and state.cart_count[n] == 0
+    )
+    truncated = state.features[n, STEP] >= params.max_steps and not terminated
+    reward = step_reward(clicked, carted, revenue, items_bought, params)
     return (
         reward,
         terminated,
@@ -261,10 +299,6 @@ def _step(slates, state, items, params):
         revenue,
         items_bought,
     )
-
-
-_step_serial = njit(cache=True)(_step)
-_step_parallel = njit(cache=True, parallel=True)(_step)
 
 
 @njit(cache=True, inline="always")

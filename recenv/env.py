@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -10,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recenv import spaces as recenv_spaces
-from recenv.config import EnvConfig, config_from_dict, make_config
+from recenv.config import EnvConfig, config_from_dict, deep_update, make_config
 from recenv.core import Simulator, StepOutcome
 from recenv.state import EVENT_NAMES, SESSION_FEATURES
 
@@ -24,13 +25,12 @@ def resolve_config(
     if isinstance(config, EnvConfig) and not overrides and preset is None:
         return config
     if isinstance(config, EnvConfig):
-        import dataclasses
-
         config = dataclasses.asdict(config)
     if config is not None and not isinstance(config, Mapping):
         config = config_from_dict(config)  # raises a clear error for non-mappings
-    merged = dict(config or {})
-    merged.update(overrides)
+    merged: dict[str, Any] = {}
+    deep_update(merged, config or {})
+    deep_update(merged, overrides)  # nested overrides keep the rest of their section
     return make_config(preset if preset is not None else "default", **merged)
 
 

@@ -15,7 +15,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from numpy.typing import NDArray
 
 from recenv.catalog import Catalog
@@ -55,51 +55,55 @@ def build_population(
     return Population(segment_centres=centres.astype(np.float32), favourites=favourites)
 
 
-def draw_shoppers(rows, state, items, population, params) -> None:
-    """Write fresh shoppers into ``rows`` (in parallel threads when there are many)."""
-    kernel = _draw_parallel if len(rows) >= PARALLEL_FROM else _draw_serial
-    kernel(rows, state, items, population, params)
+def draw_shoppers(rows, state, items, population, params, threads=None) -> None:
+    """Write fresh shoppers into ``rows``, split across ``threads`` when there are many."""
+    if threads is None or len(rows) < PARALLEL_FROM:
+        _draw_rows(0, len(rows), rows, state, items, population, params)
+    else:
+        threads.run(_draw_rows, len(rows), (rows, state, items, population, params))
 
 
-def _draw_shoppers(rows, state, items, population, params):
-    """Write fresh shoppers into ``rows``: the shopper of (slot key, session) is fixed by them."""
+@njit(cache=True, nogil=True)
+def _draw_rows(start, stop, rows, state, items, population, params):
+    """Draw the shoppers of ``rows[start:stop]``; releases the GIL so threads can split."""
+    for index in range(start, stop):
+        _draw_shopper(rows[index], state, items, population, params)
+
+
+@njit(cache=True, inline="always")
+def _draw_shopper(row, state, items, population, params):
+    """Write a fresh shopper into ``row``: the shopper of (slot key, session) is fixed by them."""
     dim = state.taste.shape[1]
     segment_centres = population.segment_centres
-    for index in prange(len(rows)):
-        row = rows[index]
-        _clear_session(row, state, params)
-        base = stream_base(state.key[row], state.session[row], 0, SHOPPER_DRAW)
-        segment = min(int(uniform(base, _SEGMENT) * params.n_segments), params.n_segments - 1)
-        state.segment[row] = segment
-        norm = 0.0
-        for d in range(dim):
-            value = segment_centres[segment, d] + params.taste_noise / math.sqrt(dim) * normal(
-                base, _TASTE + 2 * d
-            )
-            state.taste[row, d] = value
-            norm += value * value
-        scale = params.taste_scale / max(math.sqrt(norm), 1e-12)
-        for d in range(dim):
-            state.taste[row, d] *= scale
-        state.price_sensitivity[row] = params.price_sensitivity_mean * math.exp(
-            params.price_sensitivity_std * normal(base, _PRICE_SENSITIVITY)
+    _clear_session(row, state, params)
+    base = stream_base(state.key[row], state.session[row], 0, SHOPPER_DRAW)
+    segment = min(int(uniform(base, _SEGMENT) * params.n_segments), params.n_segments - 1)
+    state.segment[row] = segment
+    norm = 0.0
+    for d in range(dim):
+        value = segment_centres[segment, d] + params.taste_noise / math.sqrt(dim) * normal(
+            base, _TASTE + 2 * d
         )
-        state.budget[row] = math.exp(
-            params.budget_log_mean + params.budget_log_std * normal(base, _BUDGET)
-        )
-        patience = params.patience_mean + params.patience_std * normal(base, _PATIENCE)
-        state.patience[row] = min(max(patience, 0.05), params.max_patience)
-        state.intent[row] = params.n_categories
-        if uniform(base, _SEARCHING) < params.intent_probability:
-            query = int(uniform(base, _QUERY) * params.n_categories)
-            state.intent[row] = min(query, params.n_categories - 1)
-        if uniform(base, _RETURNING) < params.returning_fraction:
-            state.features[row, RETURNING] = 1.0
-            _draw_past_history(row, state, items, population.favourites, segment, params)
-
-
-_draw_serial = njit(cache=True)(_draw_shoppers)
-_draw_parallel = njit(cache=True, parallel=True)(_draw_shoppers)
+        state.taste[row, d] = value
+        norm += value * value
+    scale = params.taste_scale / max(math.sqrt(norm), 1e-12)
+    for d in range(dim):
+        state.taste[row, d] *= scale
+    state.price_sensitivity[row] = params.price_sensitivity_mean * math.exp(
+        params.price_sensitivity_std * normal(base, _PRICE_SENSITIVITY)
+    )
+    state.budget[row] = math.exp(
+        params.budget_log_mean + params.budget_log_std * normal(base, _BUDGET)
+    )
+    patience = params.patience_mean + params.patience_std * normal(base, _PATIENCE)
+    state.patience[row] = min(max(patience, 0.05), params.max_patience)
+    state.intent[row] = params.n_categories
+    if uniform(base, _SEARCHING) < params.intent_probability:
+        query = int(uniform(base, _QUERY) * params.n_categories)
+        state.intent[row] = min(query, params.n_categories - 1)
+    if uniform(base, _RETURNING) < params.returning_fraction:
+        state.features[row, RETURNING] = 1.0
+        _draw_past_history(row, state, items, population.favourites, segment, params)
 
 
 @njit(cache=True, inline="always")

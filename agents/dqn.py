@@ -1,0 +1,344 @@
+"""DQN: the reinforcement-learning recommender.
+
+Reads top to bottom: hyperparameters, the Q-network, acting (epsilon-greedy), learning.
+
+* Q-network: ``Q(s, j) = <W encoder(s), item_j> + b_j`` (``head: dot``; scales to 100,000
+  items) or a plain linear output layer (``head: linear``, small catalogs).
+* Collection: many shoppers per step from the vector env (NEXT_STEP autoreset), n-step
+  returns per shopper, a preallocated replay buffer on the training device.
+* TD target (Double DQN): ``y = G + gamma^m * Q_target(s', argmax_a Q_online(s', a))``
+  with ``G`` the m-step discounted return and no bootstrap after termination; plain DQN
+  takes ``max_a Q_target(s', a)``. Huber loss, gradient-norm clipping.
+* Target network: hard copy every ``target_update_interval`` updates, or Polyak
+  ``theta_target <- tau * theta + (1 - tau) * theta_target`` after each update.
+* Exploration: epsilon decays linearly from ``exploration_initial`` to
+  ``exploration_final`` over ``exploration_fraction`` of the budget; ``deterministic``
+  acting is greedy.
+
+For slates, items are ranked by Q and the slate's first item is the learned action.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import nn
+
+from agents.base import (
+    Logger,
+    NullLogger,
+    check_positive,
+    check_probability,
+    read_json,
+    top_items,
+    write_json_atomically,
+)
+from agents.buffers import NStepWindow, ReplayBuffer
+from agents.networks import (
+    ItemScoreHead,
+    LinearScoreHead,
+    ObservationTensors,
+    StateEncoder,
+    resolve_device,
+    to_tensors,
+)
+from agents.schedules import LinearSchedule
+from recenv.config import EnvConfig, config_from_dict
+from recenv.core import build_world
+from recenv.env import resolve_config
+
+KIND = "dqn"
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    """DQN hyperparameters; the field comments are the help text."""
+
+    learning_rate: float = 1e-3  # Adam step size
+    gamma: float = 0.95  # discount per step
+    buffer_size: int = 200_000  # transitions kept
+    batch_size: int = 256  # transitions per gradient step
+    learning_starts: int = 5_000  # shopper-steps collected before learning
+    gradient_steps: int = 1  # gradient steps per vector-env step
+    target_update: str = "polyak"  # "hard" or "polyak"
+    target_update_interval: int = 500  # gradient steps between hard copies
+    tau: float = 0.01  # Polyak rate
+    exploration_initial: float = 1.0
+    exploration_final: float = 0.05
+    exploration_fraction: float = 0.3  # share of the budget over which epsilon decays
+    double_dqn: bool = True
+    n_steps: int = 3  # n-step returns
+    max_grad_norm: float = 10.0
+    reward_scale: float = 1.0  # rewards are multiplied by this before learning
+    embedding_dim: int = 32
+    hidden_size: int = 128
+    head: str = "dot"  # "dot" (item embeddings) or "linear"
+    log_interval: int = 10_000  # shopper-steps between log records
+
+    def __post_init__(self) -> None:
+        owner = "dqn"
+        for name in ("learning_rate", "tau", "reward_scale", "max_grad_norm"):
+            check_positive(owner, name, getattr(self, name))
+        for name in (
+            "buffer_size",
+            "batch_size",
+            "gradient_steps",
+            "target_update_interval",
+            "n_steps",
+            "embedding_dim",
+            "hidden_size",
+            "log_interval",
+        ):
+            check_positive(owner, name, getattr(self, name))
+        check_positive(owner, "learning_starts", self.learning_starts, allow_zero=True)
+        for name in (
+            "gamma",
+            "exploration_initial",
+            "exploration_final",
+            "exploration_fraction",
+            "tau",
+        ):
+            check_probability(owner, name, getattr(self, name))
+        if self.batch_size > self.buffer_size:
+            raise ValueError(
+                f"dqn.batch_size = {self.batch_size} is out of range; allowed: "
+                f"[1, buffer_size = {self.buffer_size}]"
+            )
+        if self.target_update not in ("hard", "polyak"):
+            raise ValueError(
+                f"dqn.target_update = {self.target_update!r}; choose 'hard' or 'polyak'"
+            )
+        if self.head not in ("dot", "linear"):
+            raise ValueError(f"dqn.head = {self.head!r}; choose 'dot' or 'linear'")
+
+
+def make_dqn_config(hyperparameters: Mapping[str, Any]) -> DQNConfig:
+    """Build the config, turning unknown names into a clear ValueError."""
+    known = {spec.name for spec in dataclasses.fields(DQNConfig)}
+    unknown = sorted(set(hyperparameters) - known)
+    if unknown:
+        raise ValueError(f"unknown dqn hyperparameters {unknown}; valid: {sorted(known)}")
+    return DQNConfig(**hyperparameters)
+
+
+class QNetwork(nn.Module):
+    """State encoder followed by an item-score head: one Q-value per item."""
+
+    def __init__(self, env_config: EnvConfig, item_category: NDArray[np.int64], config: DQNConfig):
+        super().__init__()
+        self.encoder = StateEncoder(
+            env_config, item_category, config.embedding_dim, config.hidden_size
+        )
+        if config.head == "dot":
+            self.head = ItemScoreHead(self.encoder.items, config.hidden_size, config.embedding_dim)
+        else:
+            self.head = LinearScoreHead(config.hidden_size, env_config.catalog.n_items)
+
+    def forward(self, observation: ObservationTensors) -> torch.Tensor:
+        return self.head(self.encoder(observation))  # (n, n_items)
+
+
+class DQNAgent:
+    """Deep Q-learning over item scores, collecting from many shoppers per step."""
+
+    def __init__(
+        self,
+        env_config: EnvConfig | Mapping[str, Any] | None = None,
+        seed: int = 0,
+        device: str = "auto",
+        **hyperparameters: Any,
+    ) -> None:
+        self.env_config = resolve_config(env_config, None, {})
+        self.config = make_dqn_config(hyperparameters)
+        self.seed, self.device = seed, resolve_device(device)
+        torch.manual_seed(seed)
+        item_category = build_world(self.env_config).catalog.category
+        self.q_network = QNetwork(self.env_config, item_category, self.config).to(self.device)
+        self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.q_network.parameters(), lr=self.config.learning_rate)
+        self.rng = np.random.default_rng(seed)
+        self.epsilon = self.config.exploration_final
+        self.steps_done, self.updates_done = 0, 0
+
+    # -- acting -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def q_values(self, observation: Mapping[str, NDArray]) -> NDArray[np.float32]:
+        """Q-values ``(n, n_items)`` of a batched observation."""
+        return self.q_network(to_tensors(observation, self.device)).cpu().numpy()
+
+    def act(
+        self,
+        observation: Mapping[str, NDArray],
+        deterministic: bool = False,
+        info: Mapping[str, Any] | None = None,
+    ) -> NDArray[np.int64]:
+        """Greedy items (or slates) by Q; with probability epsilon a random one instead."""
+        scores = self.q_values(observation)
+        if not deterministic and self.epsilon > 0:
+            explore = self.rng.random(len(scores)) < self.epsilon
+            scores[explore] = self.rng.random((int(explore.sum()), scores.shape[1]))
+        return top_items(scores, self.env_config.slate_size)
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=False):
+        return self.act(observation, deterministic=deterministic), None
+
+    # -- learning ---------------------------------------------------------------------------
+    def learn(self, env: Any, total_steps: int, logger: Logger | None = None) -> DQNAgent:
+        """Train for ``total_steps`` shopper-steps of a NEXT_STEP-autoreset vector env."""
+        if (
+            getattr(env, "autoreset_mode", None) is not None
+            and env.autoreset_mode.name != "NEXT_STEP"
+        ):
+            raise ValueError("DQNAgent.learn needs a vector env with NEXT_STEP autoreset")
+        config, logger = self.config, logger or NullLogger()
+        buffer = ReplayBuffer(
+            config.buffer_size,
+            {key: value.shape for key, value in env.single_observation_space.items()},
+            self.device,
+            torch.Generator(device=self.device).manual_seed(self.seed),
+        )
+        window = NStepWindow(config.n_steps, config.gamma)
+        schedule = LinearSchedule(
+            config.exploration_initial, config.exploration_final, config.exploration_fraction
+        )
+        observation, _ = env.reset(seed=self.seed)
+        n_shoppers = env.num_envs
+        restarting = np.zeros(n_shoppers, dtype=bool)
+        session_return = np.zeros(n_shoppers)
+        finished_returns: list[float] = []
+        losses: list[float] = []
+        start_steps, start_time, next_log = (
+            self.steps_done,
+            time.perf_counter(),
+            config.log_interval,
+        )
+        end = self.steps_done + total_steps
+        while self.steps_done < end:
+            self.epsilon = schedule((self.steps_done - start_steps) / max(total_steps, 1))
+            action = self.act(observation)
+            next_observation, reward, terminated, truncated, _ = env.step(action)
+            first_item = action if action.ndim == 1 else action[:, 0]
+            transitions = window.push(
+                observation,
+                first_item,
+                reward * config.reward_scale,
+                terminated,
+                truncated,
+                next_observation,
+                valid=~restarting,
+            )
+            if transitions is not None:
+                buffer.add(*transitions)
+            session_return = np.where(restarting, 0.0, session_return + reward)
+            ended = terminated | truncated
+            finished_returns.extend(session_return[ended].tolist())
+            restarting, observation = ended, next_observation
+            self.steps_done += n_shoppers
+            if self.steps_done >= config.learning_starts and buffer.size >= config.batch_size:
+                for _ in range(config.gradient_steps):
+                    losses.append(self._update(buffer.sample(config.batch_size)))
+            if self.steps_done - start_steps >= next_log or self.steps_done >= end:
+                next_log += config.log_interval
+                elapsed = time.perf_counter() - start_time
+                logger.record("train/epsilon", self.epsilon, self.steps_done)
+                logger.record(
+                    "time/steps_per_s", (self.steps_done - start_steps) / elapsed, self.steps_done
+                )
+                if losses:
+                    logger.record("train/loss", float(np.mean(losses)), self.steps_done)
+                if finished_returns:
+                    logger.record(
+                        "train/episode_return", float(np.mean(finished_returns)), self.steps_done
+                    )
+                losses, finished_returns = [], []
+        self.epsilon = config.exploration_final
+        return self
+
+    def _update(self, batch) -> float:
+        """One gradient step on the Huber loss to the (Double) DQN target."""
+        config = self.config
+        q_taken = self.q_network(batch.observation).gather(1, batch.action[:, None])[:, 0]
+        with torch.no_grad():
+            next_target = self.target_network(batch.next_observation)
+            if config.double_dqn:
+                best = self.q_network(batch.next_observation).argmax(dim=1, keepdim=True)
+                next_value = next_target.gather(1, best)[:, 0]
+            else:
+                next_value = next_target.max(dim=1).values
+            td_target = batch.reward + batch.discount * next_value
+        loss = nn.functional.smooth_l1_loss(q_taken, td_target)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.q_network.parameters(), config.max_grad_norm)
+        self.optimizer.step()
+        self.updates_done += 1
+        self._sync_target()
+        return float(loss)
+
+    def _sync_target(self) -> None:
+        if self.config.target_update == "polyak":
+            with torch.no_grad():
+                for target, online in zip(
+                    self.target_network.parameters(), self.q_network.parameters(), strict=True
+                ):
+                    target.lerp_(online, self.config.tau)
+        elif self.updates_done % self.config.target_update_interval == 0:
+            self.target_network.load_state_dict(self.q_network.state_dict())
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Write ``weights.pt`` (state dicts) and ``agent.json`` (config and counters)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        weights = path / "weights.pt"
+        temporary = weights.with_suffix(".tmp")
+        torch.save(
+            {
+                "q_network": self.q_network.state_dict(),
+                "target_network": self.target_network.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+            },
+            temporary,
+        )
+        temporary.replace(weights)
+        write_json_atomically(
+            path / "agent.json",
+            {
+                "kind": KIND,
+                "hyperparameters": dataclasses.asdict(self.config),
+                "env_config": dataclasses.asdict(self.env_config),
+                "seed": self.seed,
+                "epsilon": self.epsilon,
+                "steps_done": self.steps_done,
+                "updates_done": self.updates_done,
+            },
+        )
+
+    @classmethod
+    def load(
+        cls, path: str | Path, env_config: EnvConfig | None = None, device: str = "auto"
+    ) -> DQNAgent:
+        """Rebuild an agent from ``save``; weights load with ``weights_only=True``."""
+        path = Path(path)
+        meta = read_json(path / "agent.json", KIND)
+        config = env_config or config_from_dict(meta["env_config"])
+        agent = cls(config, seed=meta["seed"], device=device, **meta["hyperparameters"])
+        state = torch.load(path / "weights.pt", map_location=agent.device, weights_only=True)
+        try:
+            agent.q_network.load_state_dict(state["q_network"])
+            agent.target_network.load_state_dict(state["target_network"])
+            agent.optimizer.load_state_dict(state["optimizer"])
+        except (KeyError, RuntimeError) as error:
+            raise ValueError(f"checkpoint {path} does not match this agent: {error}") from error
+        agent.epsilon = meta["epsilon"]
+        agent.steps_done, agent.updates_done = meta["steps_done"], meta["updates_done"]
+        return agent

@@ -1,0 +1,137 @@
+"""Torch building blocks shared by the neural agents: observation tensors, state encoder, heads.
+
+The state encoder turns a shopper's observation into a vector: every history entry is an
+item embedding + its category's embedding + its event + its recency, passed through a
+small layer and summed (a DeepSets pooling, order-aware through recency); the cart is
+pooled the same way; the session features (log-scaled) and the query are appended. Item
+scores are dot products of a projection of that vector with output item embeddings
+(plus a bias), so a catalog of 100,000 items costs one matrix product.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import nn
+
+from recenv.config import EnvConfig
+from recenv.state import EVENT_NAMES, SESSION_FEATURES
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` picks CUDA when present; anything else is passed to ``torch.device``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class ObservationTensors(NamedTuple):
+    """A batched observation as tensors on the model's device."""
+
+    history: torch.Tensor  # (n, H) long
+    history_events: torch.Tensor  # (n, H) long
+    cart: torch.Tensor  # (n, C) long
+    session: torch.Tensor  # (n, F) float
+    query: torch.Tensor  # (n,) long
+
+
+def to_tensors(observation: Mapping[str, NDArray], device: torch.device) -> ObservationTensors:
+    """Convert a batched numpy observation (a single one gets a batch axis of 1)."""
+    if np.ndim(observation["query"]) == 0:
+        observation = {key: np.asarray(value)[None] for key, value in observation.items()}
+    return ObservationTensors(
+        history=torch.as_tensor(observation["history"], dtype=torch.long, device=device),
+        history_events=torch.as_tensor(
+            observation["history_events"], dtype=torch.long, device=device
+        ),
+        cart=torch.as_tensor(observation["cart"], dtype=torch.long, device=device),
+        session=torch.as_tensor(observation["session"], dtype=torch.float32, device=device),
+        query=torch.as_tensor(observation["query"], dtype=torch.long, device=device),
+    )
+
+
+class ItemFeatures(nn.Module):
+    """Per-item vectors: a learned id embedding plus the embedding of its (observable) category."""
+
+    def __init__(self, item_category: NDArray[np.int64], n_categories: int, dim: int) -> None:
+        super().__init__()
+        n_items = len(item_category)
+        # id n_items is the padding of histories and carts: its vector stays zero
+        self.item = nn.Embedding(n_items + 1, dim, padding_idx=n_items)
+        self.category = nn.Embedding(n_categories + 1, dim, padding_idx=n_categories)
+        padded_category = np.append(item_category, n_categories)
+        self.register_buffer("item_category", torch.as_tensor(padded_category, dtype=torch.long))
+        nn.init.normal_(self.item.weight, std=0.1)
+        nn.init.normal_(self.category.weight, std=0.1)
+        with torch.no_grad():
+            self.item.weight[n_items].zero_()
+            self.category.weight[n_categories].zero_()
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        return self.item(items) + self.category(self.item_category[items])
+
+
+class StateEncoder(nn.Module):
+    """Observation -> state vector ``(n, hidden)``; see the module docstring."""
+
+    def __init__(
+        self, config: EnvConfig, item_category: NDArray[np.int64], dim: int, hidden: int
+    ) -> None:
+        super().__init__()
+        n_categories = config.catalog.n_categories
+        self.items = ItemFeatures(item_category, n_categories, dim)
+        self.event = nn.Embedding(len(EVENT_NAMES), dim)
+        self.recency = nn.Embedding(config.history_length, dim)
+        self.query = nn.Embedding(n_categories + 1, dim)
+        self.entry = nn.Sequential(nn.Linear(dim, dim), nn.ReLU())
+        self.register_buffer("positions", torch.arange(config.history_length))
+        self.n_items = config.catalog.n_items
+        inputs = 3 * dim + len(SESSION_FEATURES)
+        self.body = nn.Sequential(
+            nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU()
+        )
+        self.output_dim = hidden
+
+    def forward(self, observation: ObservationTensors) -> torch.Tensor:
+        present = (observation.history_events > 0).unsqueeze(-1).float()  # (n, H, 1)
+        entries = (
+            self.items(observation.history)
+            + self.event(observation.history_events)
+            + self.recency(self.positions)
+        )
+        history = (self.entry(entries) * present).sum(dim=1)
+        in_cart = (observation.cart < self.n_items).unsqueeze(-1).float()
+        cart = (self.items(observation.cart) * in_cart).sum(dim=1)
+        session = torch.log1p(observation.session)
+        state = torch.cat([history, cart, self.query(observation.query), session], dim=1)
+        return self.body(state)
+
+
+class ItemScoreHead(nn.Module):
+    """``score(s, j) = <W s, item_j> + b_j`` with the item vectors of ``ItemFeatures``."""
+
+    def __init__(self, items: ItemFeatures, hidden: int, dim: int) -> None:
+        super().__init__()
+        self.items = items
+        self.project = nn.Linear(hidden, dim)
+        n_items = items.item.num_embeddings - 1
+        self.bias = nn.Parameter(torch.zeros(n_items))
+        self.register_buffer("all_items", torch.arange(n_items))
+
+    def forward(self, state: torch.Tensor) -> torch.Tensor:
+        return self.project(state) @ self.items(self.all_items).T + self.bias
+
+
+class LinearScoreHead(nn.Module):
+    """A plain ``Linear(hidden, n_items)`` output head, for small catalogs."""
+
+    def __init__(self, hidden: int, n_items: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(hidden, n_items)
+
+    def forward(self, state: torch.Tensor) -> torch.Tensor:
+        return self.linear(state)
