@@ -24,6 +24,7 @@ from recenv import EnvConfig, ShoppingEnv, ShoppingVectorEnv, core, make_config,
 from recenv.state import STEP
 
 N_SHOPPERS = 8
+LARGE_BATCH = max(core.PARALLEL_FROM, shoppers.PARALLEL_FROM)  # steps and draws split in threads
 SMALL = make_config("small")
 N_ITEMS = SMALL.catalog.n_items
 PROPERTY = settings(max_examples=25, deadline=None, derandomize=True, database=None)
@@ -264,33 +265,50 @@ def vector_checker(env: ShoppingVectorEnv, observation: Batch, info: Batch) -> I
     return InvariantChecker(env.config, env.single_observation_space, prices, observation, info)
 
 
-@pytest.mark.parametrize(
-    "n_shoppers",
-    [
-        pytest.param(max(core.PARALLEL_FROM, shoppers.PARALLEL_FROM), id="parallel-kernels"),
-        pytest.param(64, id="serial-step"),
-    ],
-)
-def test_random_runs_keep_invariants_and_see_every_event(n_shoppers: int) -> None:
-    """The properties are not vacuous (clicks, carts, purchases and both ends happen), and
-    they hold for batches large enough to run the parallel step and shopper-draw kernels.
+def random_items(n_shoppers: int, steps: int, seed: int) -> NDArray:
+    """``(steps, n_shoppers, 1)`` uniformly random items, one per shopper and step."""
+    return np.random.default_rng(seed).integers(0, N_ITEMS, size=(steps, n_shoppers, 1))
 
-    First in the file, parallel case first: on a cold kernel cache the parallel kernels are
-    then compiled here rather than loaded from the cache entry of their serial twins.
+
+def checked_run(all_slates: NDArray, seed: int) -> tuple[dict[str, int], list[Batch]]:
+    """Show ``all_slates`` step by step under the invariant checker.
+
+    Returns how often each event happened and every step's observation.
     """
+    n_shoppers = all_slates.shape[1]
     env = ShoppingVectorEnv(n_shoppers, preset="small", expose_hidden_state=True, max_steps=10)
-    observation, info = env.reset(seed=3)
+    observation, info = env.reset(seed=seed)
     checker = vector_checker(env, observation, info)
-    rng = np.random.default_rng(3)
     counts = dict.fromkeys(("click", "cart", "purchase", "terminated", "truncated"), 0)
-    for _ in range(25):
-        slate = rng.integers(0, N_ITEMS, size=(n_shoppers, 1))
+    observations = []
+    for slate in all_slates:
         observation, reward, terminated, truncated, info = env.step(as_action(slate))
         checker.step(slate, observation, reward, terminated, truncated, info)
+        observations.append(observation)
         for name, values in {**info, "terminated": terminated, "truncated": truncated}.items():
             if name in counts:
                 counts[name] += int(values.sum())
+    return counts, observations
+
+
+@pytest.mark.parametrize("n_shoppers", [LARGE_BATCH, 64], ids=["threaded", "single-thread"])
+def test_random_runs_keep_invariants_and_see_every_event(n_shoppers: int) -> None:
+    """The properties are not vacuous (clicks, carts, purchases and both ends happen), and
+    they hold for batches large enough to split the step and the shopper draws in threads."""
+    counts, _ = checked_run(random_items(n_shoppers, steps=25, seed=3), seed=3)
     assert all(count > 0 for count in counts.values()), counts
+
+
+def test_threaded_batch_matches_a_small_batch_slot_by_slot() -> None:
+    """Slot i depends only on its seed and its actions, not on the batch it runs in: the
+    first slots of a batch split across threads match a small single-threaded batch."""
+    n_small = N_SHOPPERS
+    all_slates = random_items(LARGE_BATCH, steps=25, seed=5)
+    _, large = checked_run(all_slates, seed=5)
+    _, small = checked_run(all_slates[:, :n_small], seed=5)
+    for step, (large_obs, small_obs) in enumerate(zip(large, small, strict=True)):
+        for key, value in small_obs.items():
+            np.testing.assert_array_equal(large_obs[key][:n_small], value, f"{key}, step {step}")
 
 
 @PROPERTY
