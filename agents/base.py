@@ -139,3 +139,45 @@ def read_json(path: str | Path, expected_kind: str) -> dict[str, Any]:
             f"checkpoint {path} holds a {payload.get('kind')!r} agent, not {expected_kind!r}"
         )
     return payload
+
+
+def save_agent_files(
+    path: str | Path,
+    kind: str,
+    env_config: EnvConfig,
+    hyperparameters: Mapping[str, Any],
+    arrays: Mapping[str, NDArray] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Save a non-neural agent: ``agent.json`` (kind, config, hyperparameters) + ``arrays.npz``.
+
+    Arrays are written without pickling and read back with ``allow_pickle=False``.
+    """
+    import dataclasses
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if arrays:
+        temporary = path / "arrays.tmp.npz"
+        np.savez(temporary, **arrays)
+        os.replace(temporary, path / "arrays.npz")
+    write_json_atomically(
+        path / "agent.json",
+        {
+            "kind": kind,
+            "env_config": dataclasses.asdict(env_config),
+            "hyperparameters": dict(hyperparameters),
+            **(extra or {}),
+        },
+    )
+
+
+def load_agent_files(path: str | Path, kind: str) -> tuple[dict[str, Any], dict[str, NDArray]]:
+    """Read what ``save_agent_files`` wrote: the JSON metadata and the arrays (if any)."""
+    path = Path(path)
+    meta = read_json(path / "agent.json", kind)
+    arrays: dict[str, NDArray] = {}
+    if (path / "arrays.npz").is_file():
+        with np.load(path / "arrays.npz", allow_pickle=False) as stored:
+            arrays = {key: stored[key] for key in stored.files}
+    return meta, arrays

@@ -139,12 +139,17 @@ class QNetwork(nn.Module):
             env_config, item_category, config.embedding_dim, config.hidden_size
         )
         if config.head == "dot":
-            self.head = ItemScoreHead(self.encoder.items, config.hidden_size, config.embedding_dim)
+            self.head = ItemScoreHead(
+                self.encoder.items,
+                self.encoder.candidates,
+                config.hidden_size,
+                config.embedding_dim,
+            )
         else:
             self.head = LinearScoreHead(config.hidden_size, env_config.catalog.n_items)
 
     def forward(self, observation: ObservationTensors) -> torch.Tensor:
-        return self.head(self.encoder(observation))  # (n, n_items)
+        return self.head(self.encoder(observation), observation)  # (n, n_items)
 
 
 class DQNAgent:
@@ -165,6 +170,8 @@ class DQNAgent:
         self.q_network = QNetwork(self.env_config, item_category, self.config).to(self.device)
         self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.q_network.parameters(), lr=self.config.learning_rate)
+        self._online_parameters = list(self.q_network.parameters())
+        self._target_parameters = list(self.target_network.parameters())
         self.rng = np.random.default_rng(seed)
         self.epsilon = self.config.exploration_final
         self.steps_done, self.updates_done = 0, 0
@@ -266,11 +273,23 @@ class DQNAgent:
     def _update(self, batch) -> float:
         """One gradient step on the Huber loss to the (Double) DQN target."""
         config = self.config
-        q_taken = self.q_network(batch.observation).gather(1, batch.action[:, None])[:, 0]
+        batch_size = len(batch.action)
+        if config.double_dqn:  # one online pass over s and s' together
+            both = ObservationTensors(
+                *(
+                    torch.cat(pair)
+                    for pair in zip(batch.observation, batch.next_observation, strict=True)
+                )
+            )
+            online = self.q_network(both)
+            q_all, next_online = online[:batch_size], online[batch_size:].detach()
+        else:
+            q_all = self.q_network(batch.observation)
+        q_taken = q_all.gather(1, batch.action[:, None])[:, 0]
         with torch.no_grad():
             next_target = self.target_network(batch.next_observation)
             if config.double_dqn:
-                best = self.q_network(batch.next_observation).argmax(dim=1, keepdim=True)
+                best = next_online.argmax(dim=1, keepdim=True)
                 next_value = next_target.gather(1, best)[:, 0]
             else:
                 next_value = next_target.max(dim=1).values
@@ -282,15 +301,14 @@ class DQNAgent:
         self.optimizer.step()
         self.updates_done += 1
         self._sync_target()
-        return float(loss)
+        return loss.item()
 
     def _sync_target(self) -> None:
         if self.config.target_update == "polyak":
             with torch.no_grad():
-                for target, online in zip(
-                    self.target_network.parameters(), self.q_network.parameters(), strict=True
-                ):
-                    target.lerp_(online, self.config.tau)
+                torch._foreach_lerp_(
+                    self._target_parameters, self._online_parameters, self.config.tau
+                )
         elif self.updates_done % self.config.target_update_interval == 0:
             self.target_network.load_state_dict(self.q_network.state_dict())
 

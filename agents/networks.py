@@ -90,6 +90,7 @@ class StateEncoder(nn.Module):
         self.entry = nn.Sequential(nn.Linear(dim, dim), nn.ReLU())
         self.register_buffer("positions", torch.arange(config.history_length))
         self.n_items = config.catalog.n_items
+        self.candidates = CandidateFeatures(item_category, n_categories, config.history_length)
         inputs = 3 * dim + len(SESSION_FEATURES)
         self.body = nn.Sequential(
             nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU()
@@ -111,19 +112,93 @@ class StateEncoder(nn.Module):
         return self.body(state)
 
 
-class ItemScoreHead(nn.Module):
-    """``score(s, j) = <W s, item_j> + b_j`` with the item vectors of ``ItemFeatures``."""
+class CandidateFeatures(nn.Module):
+    """What the observation says about each candidate item, without learning anything.
 
-    def __init__(self, items: ItemFeatures, hidden: int, dim: int) -> None:
+    For item j: the recency-weighted exposure of j's category in the history (how tired
+    of it the shopper may be), the recency-weighted exposure of j itself, and whether j
+    is in the cart. Weights are ``recency_decay ** position`` (position 0 = most recent).
+    """
+
+    N_FEATURES = 3
+
+    def __init__(
+        self,
+        item_category: NDArray[np.int64],
+        n_categories: int,
+        history_length: int,
+        recency_decay: float = 0.85,
+    ) -> None:
         super().__init__()
-        self.items = items
+        self.n_items, self.n_categories = len(item_category), n_categories
+        padded_category = np.append(item_category, n_categories)
+        self.register_buffer("item_category", torch.as_tensor(padded_category, dtype=torch.long))
+        self.register_buffer("recency", recency_decay ** torch.arange(history_length).float())
+
+    def exposures(self, observation: ObservationTensors) -> tuple[torch.Tensor, ...]:
+        """Per-shopper tables: category exposure (n, C+1), item exposure and cart (n, M+1)."""
+        n = len(observation.history)
+        weight = self.recency * (observation.history_events > 0).float()
+        category = torch.zeros(n, self.n_categories + 1, device=weight.device).scatter_add_(
+            1, self.item_category[observation.history], weight
+        )
+        item = torch.zeros(n, self.n_items + 1, device=weight.device).scatter_add_(
+            1, observation.history, weight
+        )
+        cart = torch.zeros(n, self.n_items + 1, device=weight.device).scatter_(
+            1, observation.cart, 1.0
+        )
+        return category, item, cart
+
+    def score(
+        self,
+        observation: ObservationTensors,
+        coefficients: torch.Tensor,
+        items: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``sum_f coefficients[:, f] * feature_f(s, j)`` for every item (or one per row)."""
+        category, item, cart = self.exposures(observation)
+        if items is None:
+            tables = (
+                category[:, self.item_category[: self.n_items]],
+                item[:, : self.n_items],
+                cart[:, : self.n_items],
+            )
+            return sum(c[:, None] * t for c, t in zip(coefficients.T, tables, strict=True))
+        rows = torch.arange(len(items), device=items.device)
+        tables = (category[rows, self.item_category[items]], item[rows, items], cart[rows, items])
+        return sum(c * t for c, t in zip(coefficients.T, tables, strict=True))
+
+
+class ItemScoreHead(nn.Module):
+    """``score(s, j) = <W s, item_j> + b_j + sum_f a_f(s) x_f(s, j)``.
+
+    The bilinear term uses the item vectors of ``ItemFeatures``; ``x_f`` are the
+    ``CandidateFeatures`` (category fatigue, repetition, cart) with state-dependent weights
+    ``a(s) = A s``.
+    """
+
+    def __init__(
+        self, items: ItemFeatures, candidates: CandidateFeatures, hidden: int, dim: int
+    ) -> None:
+        super().__init__()
+        self.items, self.candidates = items, candidates
         self.project = nn.Linear(hidden, dim)
+        self.coefficients = nn.Linear(hidden, CandidateFeatures.N_FEATURES)
         n_items = items.item.num_embeddings - 1
         self.bias = nn.Parameter(torch.zeros(n_items))
         self.register_buffer("all_items", torch.arange(n_items))
 
-    def forward(self, state: torch.Tensor) -> torch.Tensor:
-        return self.project(state) @ self.items(self.all_items).T + self.bias
+    def forward(self, state: torch.Tensor, observation: ObservationTensors) -> torch.Tensor:
+        scores = self.project(state) @ self.items(self.all_items).T + self.bias
+        return scores + self.candidates.score(observation, self.coefficients(state))
+
+    def pair_scores(
+        self, state: torch.Tensor, observation: ObservationTensors, items: torch.Tensor
+    ) -> torch.Tensor:
+        """Scores of one item per state row, without scoring the whole catalog."""
+        scores = (self.project(state) * self.items(items)).sum(dim=1) + self.bias[items]
+        return scores + self.candidates.score(observation, self.coefficients(state), items)
 
 
 class LinearScoreHead(nn.Module):
@@ -133,5 +208,5 @@ class LinearScoreHead(nn.Module):
         super().__init__()
         self.linear = nn.Linear(hidden, n_items)
 
-    def forward(self, state: torch.Tensor) -> torch.Tensor:
+    def forward(self, state: torch.Tensor, observation: ObservationTensors) -> torch.Tensor:
         return self.linear(state)

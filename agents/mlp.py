@@ -1,0 +1,283 @@
+"""MLP: the supervised deep-learning recommender.
+
+Log interactions from a uniform-random behaviour policy, then fit a network that predicts,
+for a shopper state s and a candidate item j, ``P(click)`` and ``P(purchase)``:
+``logit_e(s, j) = <W_e encoder(s), item_j> + b_e[j]`` for e in {click, purchase}, with the
+state encoder and item embeddings of ``agents.networks``. Binary cross-entropy, a
+train/validation split by session, early stopping on validation loss. Held-out metrics:
+click AUC and log-loss; precision@k, recall@k and NDCG@k of ranking every item for the
+first state of each held-out session against the items clicked in it. Acting is greedy on
+the predicted immediate reward ``w_click p_click + w_purchase p_purchase price``: the
+classic myopic recommender.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from sklearn.metrics import log_loss, roc_auc_score
+from torch import nn
+
+from agents.base import (
+    Logger,
+    NullLogger,
+    check_positive,
+    check_probability,
+    read_json,
+    top_items,
+    write_json_atomically,
+)
+from agents.logs import InteractionLog, collect_logs, uniform_policy
+from agents.networks import ItemScoreHead, StateEncoder, resolve_device, to_tensors
+from recenv.config import EnvConfig, config_from_dict
+from recenv.core import build_world
+from recenv.env import resolve_config
+
+KIND = "mlp"
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    """MLP hyperparameters; the field comments are the help text."""
+
+    learning_rate: float = 1e-3
+    batch_size: int = 1024
+    max_epochs: int = 30
+    early_stopping_patience: int = 3  # epochs without validation improvement
+    validation_share: float = 0.2  # share of logged sessions held out
+    embedding_dim: int = 32
+    hidden_size: int = 128
+    top_k: int = 10  # k of precision@k, recall@k, NDCG@k
+
+    def __post_init__(self) -> None:
+        check_positive("mlp", "learning_rate", self.learning_rate)
+        for name in (
+            "batch_size",
+            "max_epochs",
+            "early_stopping_patience",
+            "embedding_dim",
+            "hidden_size",
+            "top_k",
+        ):
+            check_positive("mlp", name, getattr(self, name))
+        check_probability("mlp", "validation_share", self.validation_share)
+
+
+class ResponseModel(nn.Module):
+    """Click and purchase logits for (state, item) pairs, or for every item."""
+
+    def __init__(self, env_config: EnvConfig, item_category: NDArray, config: MLPConfig):
+        super().__init__()
+        self.encoder = StateEncoder(
+            env_config, item_category, config.embedding_dim, config.hidden_size
+        )
+        encoder = self.encoder
+        self.click, self.purchase = (
+            ItemScoreHead(
+                encoder.items, encoder.candidates, config.hidden_size, config.embedding_dim
+            )
+            for _ in range(2)
+        )
+
+    def pair_logits(self, observation, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        state = self.encoder(observation)
+        return (
+            self.click.pair_scores(state, observation, items),
+            self.purchase.pair_scores(state, observation, items),
+        )
+
+    def all_logits(self, observation) -> tuple[torch.Tensor, torch.Tensor]:
+        state = self.encoder(observation)
+        return self.click(state, observation), self.purchase(state, observation)
+
+
+class MLPAgent:
+    """Predicts click and purchase per item; recommends the best predicted immediate reward."""
+
+    def __init__(
+        self,
+        env_config: EnvConfig | Mapping[str, Any] | None = None,
+        seed: int = 0,
+        device: str = "auto",
+        **hyperparameters: Any,
+    ) -> None:
+        self.env_config = resolve_config(env_config, None, {})
+        known = {spec.name for spec in dataclasses.fields(MLPConfig)}
+        if unknown := sorted(set(hyperparameters) - known):
+            raise ValueError(f"unknown mlp hyperparameters {unknown}; valid: {sorted(known)}")
+        self.config = MLPConfig(**hyperparameters)
+        self.seed, self.device = seed, resolve_device(device)
+        torch.manual_seed(seed)
+        catalog = build_world(self.env_config).catalog
+        self.model = ResponseModel(self.env_config, catalog.category, self.config).to(self.device)
+        self.price = torch.as_tensor(catalog.price, device=self.device)
+        self.metrics: dict[str, float] = {}
+
+    @torch.no_grad()
+    def expected_reward(self, observation: Mapping[str, NDArray]) -> torch.Tensor:
+        """Predicted immediate reward of every item, ``(n, n_items)``."""
+        click, purchase = self.model.all_logits(to_tensors(observation, self.device))
+        funnel = self.env_config.funnel
+        value = self.price if funnel.purchase_reward == "revenue" else 1.0
+        return (
+            funnel.reward_click * torch.sigmoid(click)
+            + funnel.reward_purchase * torch.sigmoid(purchase) * value
+        )
+
+    def act(
+        self,
+        observation: Mapping[str, NDArray],
+        deterministic: bool = False,
+        info: Mapping[str, Any] | None = None,
+    ) -> NDArray[np.int64]:
+        return top_items(
+            self.expected_reward(observation).cpu().numpy(), self.env_config.slate_size
+        )
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=False):
+        return self.act(observation, deterministic), None
+
+    # -- learning ---------------------------------------------------------------------------
+    def learn(self, env: Any, total_steps: int, logger: Logger | None = None) -> MLPAgent:
+        """Log ``total_steps`` random shopper-steps, fit with early stopping, report metrics."""
+        config, logger = self.config, logger or NullLogger()
+        logs = collect_logs(
+            env,
+            total_steps,
+            uniform_policy(self.env_config.catalog.n_items, self.env_config.slate_size, self.seed),
+            self.seed,
+        )
+        train, validation = logs.split_by_session(config.validation_share, self.seed)
+        optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
+        rng = np.random.default_rng(self.seed)
+        best_loss, best_state, stale = float("inf"), None, 0
+        for epoch in range(config.max_epochs):
+            self.model.train()
+            for batch in np.array_split(
+                rng.permutation(len(train)), max(1, len(train) // config.batch_size)
+            ):
+                loss = self._loss(train.subset(batch))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            validation_loss = self._validation_loss(validation)
+            logger.record("train/validation_loss", validation_loss, epoch)
+            if validation_loss < best_loss - 1e-5:
+                best_loss, stale = validation_loss, 0
+                best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
+            else:
+                stale += 1
+                if stale >= config.early_stopping_patience:
+                    break
+        if best_state is not None:
+            self.model.load_state_dict(best_state)
+        self.metrics = self.held_out_metrics(validation)
+        for name, value in self.metrics.items():
+            logger.record(f"train/{name}", value, total_steps)
+        return self
+
+    def _loss(self, rows: InteractionLog) -> torch.Tensor:
+        click, purchase = self.model.pair_logits(
+            to_tensors(rows.observation, self.device),
+            torch.as_tensor(rows.item, device=self.device),
+        )
+        bce = nn.functional.binary_cross_entropy_with_logits
+        return bce(
+            click, torch.as_tensor(rows.clicked, dtype=torch.float32, device=self.device)
+        ) + bce(purchase, torch.as_tensor(rows.purchased, dtype=torch.float32, device=self.device))
+
+    @torch.no_grad()
+    def _validation_loss(self, validation: InteractionLog) -> float:
+        self.model.eval()
+        chunks = np.array_split(np.arange(len(validation)), max(1, len(validation) // 8192))
+        return float(np.mean([self._loss(validation.subset(rows)).item() for rows in chunks]))
+
+    @torch.no_grad()
+    def held_out_metrics(self, validation: InteractionLog) -> dict[str, float]:
+        """Click AUC / log-loss on held-out impressions; ranking metrics on held-out sessions."""
+        self.model.eval()
+        click, _ = self.model.pair_logits(
+            to_tensors(validation.observation, self.device),
+            torch.as_tensor(validation.item, device=self.device),
+        )
+        probability = torch.sigmoid(click).cpu().numpy()
+        metrics = {
+            "click_auc": float(roc_auc_score(validation.clicked, probability))
+            if validation.clicked.any() and not validation.clicked.all()
+            else float("nan"),
+            "click_log_loss": float(log_loss(validation.clicked, probability, labels=[0, 1])),
+        }
+        metrics.update(self._ranking_metrics(validation))
+        return metrics
+
+    def _ranking_metrics(self, validation: InteractionLog) -> dict[str, float]:
+        k = self.config.top_k
+        sessions, first_rows = np.unique(validation.session, return_index=True)
+        clicked_by_session = {
+            session: set(validation.item[(validation.session == session) & validation.clicked])
+            for session in sessions
+        }
+        keep = [i for i, s in enumerate(sessions) if clicked_by_session[s]]
+        if not keep:
+            return {}
+        first = validation.subset(first_rows[keep])
+        ranked = np.argsort(-self.expected_reward(first.observation).cpu().numpy(), axis=1)[:, :k]
+        discounts = 1.0 / np.log2(np.arange(2, k + 2))
+        precision, recall, ndcg = [], [], []
+        for row, session in zip(ranked, sessions[keep], strict=True):
+            relevant = clicked_by_session[session]
+            hits = np.array([item in relevant for item in row], dtype=float)
+            precision.append(hits.sum() / k)
+            recall.append(hits.sum() / len(relevant))
+            ideal = discounts[: min(len(relevant), k)].sum()
+            ndcg.append((hits * discounts).sum() / ideal)
+        return {
+            f"precision_at_{k}": float(np.mean(precision)),
+            f"recall_at_{k}": float(np.mean(recall)),
+            f"ndcg_at_{k}": float(np.mean(ndcg)),
+        }
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        temporary = path / "weights.tmp"
+        torch.save({"model": self.model.state_dict()}, temporary)
+        temporary.replace(path / "weights.pt")
+        write_json_atomically(
+            path / "agent.json",
+            {
+                "kind": KIND,
+                "hyperparameters": dataclasses.asdict(self.config),
+                "env_config": dataclasses.asdict(self.env_config),
+                "seed": self.seed,
+                "metrics": self.metrics,
+            },
+        )
+
+    @classmethod
+    def load(
+        cls, path: str | Path, env_config: EnvConfig | None = None, device: str = "auto"
+    ) -> MLPAgent:
+        path = Path(path)
+        meta = read_json(path / "agent.json", KIND)
+        agent = cls(
+            env_config or config_from_dict(meta["env_config"]),
+            seed=meta["seed"],
+            device=device,
+            **meta["hyperparameters"],
+        )
+        state = torch.load(path / "weights.pt", map_location=agent.device, weights_only=True)
+        try:
+            agent.model.load_state_dict(state["model"])
+        except (KeyError, RuntimeError) as error:
+            raise ValueError(f"checkpoint {path} does not match this agent: {error}") from error
+        agent.metrics = meta["metrics"]
+        return agent

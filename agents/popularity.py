@@ -1,0 +1,95 @@
+"""Popularity: recommend the items most clicked and bought in the training logs.
+
+``score(j) = clicks(j) + purchase_weight * purchases(j)`` over logs of a uniform-random
+behaviour policy; at each step the best-scoring items the shopper has not just been shown
+and does not carry are recommended. The same list for everyone: no personalisation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from agents.base import (
+    Logger,
+    NullLogger,
+    check_positive,
+    load_agent_files,
+    save_agent_files,
+    top_items,
+    unseen_mask,
+)
+from agents.logs import collect_logs, uniform_policy
+from recenv.config import EnvConfig, config_from_dict
+from recenv.env import resolve_config
+
+KIND = "popularity"
+
+
+class PopularityAgent:
+    """Most clicked / bought items in the logs, skipping what is in the history or cart."""
+
+    def __init__(
+        self,
+        env_config: EnvConfig | Mapping[str, Any] | None = None,
+        seed: int = 0,
+        device: str = "auto",
+        purchase_weight: float = 1.0,
+    ) -> None:
+        check_positive("popularity", "purchase_weight", purchase_weight, allow_zero=True)
+        self.env_config = resolve_config(env_config, None, {})
+        self.seed, self.purchase_weight = seed, float(purchase_weight)
+        self.scores = np.zeros(self.env_config.catalog.n_items)
+
+    def act(
+        self,
+        observation: Mapping[str, NDArray],
+        deterministic: bool = False,
+        info: Mapping[str, Any] | None = None,
+    ) -> NDArray[np.int64]:
+        n_items = self.env_config.catalog.n_items
+        scores = np.where(unseen_mask(observation, n_items), self.scores, self.scores - 1e9)
+        return top_items(scores, self.env_config.slate_size)
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=False):
+        return self.act(observation, deterministic), None
+
+    def learn(self, env: Any, total_steps: int, logger: Logger | None = None) -> PopularityAgent:
+        """Log ``total_steps`` shopper-steps of random recommendations and count responses."""
+        config = self.env_config
+        logs = collect_logs(
+            env,
+            total_steps,
+            uniform_policy(config.catalog.n_items, config.slate_size, self.seed),
+            self.seed,
+        )
+        clicks = np.bincount(logs.item[logs.clicked], minlength=config.catalog.n_items)
+        purchases = np.bincount(logs.item[logs.purchased], minlength=config.catalog.n_items)
+        self.scores = clicks + self.purchase_weight * purchases
+        (logger or NullLogger()).record("train/logged_impressions", len(logs), total_steps)
+        return self
+
+    def save(self, path: str | Path) -> None:
+        save_agent_files(
+            path,
+            KIND,
+            self.env_config,
+            {"purchase_weight": self.purchase_weight},
+            arrays={"scores": self.scores},
+            extra={"seed": self.seed},
+        )
+
+    @classmethod
+    def load(cls, path: str | Path, env_config: EnvConfig | None = None) -> PopularityAgent:
+        meta, arrays = load_agent_files(path, KIND)
+        agent = cls(
+            env_config or config_from_dict(meta["env_config"]),
+            seed=meta["seed"],
+            **meta["hyperparameters"],
+        )
+        agent.scores = arrays["scores"]
+        return agent

@@ -1,0 +1,56 @@
+"""The uniform-random reference: every item equally likely (distinct items in a slate)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from agents.base import Logger, load_agent_files, save_agent_files
+from recenv.config import EnvConfig, config_from_dict
+from recenv.env import resolve_config
+
+KIND = "random"
+
+
+class RandomAgent:
+    """Recommends uniformly at random; learns nothing. The floor of every comparison."""
+
+    def __init__(
+        self,
+        env_config: EnvConfig | Mapping[str, Any] | None = None,
+        seed: int = 0,
+        device: str = "auto",
+    ) -> None:
+        self.env_config = resolve_config(env_config, None, {})
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+
+    def act(
+        self,
+        observation: Mapping[str, NDArray],
+        deterministic: bool = False,
+        info: Mapping[str, Any] | None = None,
+    ) -> NDArray[np.int64]:
+        n_shoppers = len(observation["session"])
+        n_items, slate_size = self.env_config.catalog.n_items, self.env_config.slate_size
+        if slate_size == 1:
+            return self.rng.integers(0, n_items, n_shoppers)
+        return np.argsort(self.rng.random((n_shoppers, n_items)), axis=1)[:, :slate_size]
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=False):
+        return self.act(observation, deterministic), None
+
+    def learn(self, env: Any, total_steps: int, logger: Logger | None = None) -> RandomAgent:
+        return self
+
+    def save(self, path: str | Path) -> None:
+        save_agent_files(path, KIND, self.env_config, {}, extra={"seed": self.seed})
+
+    @classmethod
+    def load(cls, path: str | Path, env_config: EnvConfig | None = None) -> RandomAgent:
+        meta, _ = load_agent_files(path, KIND)
+        return cls(env_config or config_from_dict(meta["env_config"]), seed=meta["seed"])
