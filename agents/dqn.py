@@ -63,7 +63,8 @@ KIND = "dqn"
 class DQNConfig:
     """DQN hyperparameters; the field comments are the help text."""
 
-    learning_rate: float = 1e-3  # Adam step size
+    learning_rate: float = 1e-3  # Adam step size at the start
+    learning_rate_end: float = 1.0  # share of the step size left at the end (linear decay)
     gamma: float = 0.95  # discount per step
     buffer_size: int = 200_000  # transitions kept
     batch_size: int = 256  # transitions per gradient step
@@ -102,6 +103,7 @@ class DQNConfig:
         check_positive(owner, "learning_starts", self.learning_starts, allow_zero=True)
         for name in (
             "gamma",
+            "learning_rate_end",
             "exploration_initial",
             "exploration_final",
             "exploration_fraction",
@@ -230,7 +232,10 @@ class DQNAgent:
         )
         end = self.steps_done + total_steps
         while self.steps_done < end:
-            self.epsilon = schedule((self.steps_done - start_steps) / max(total_steps, 1))
+            progress = (self.steps_done - start_steps) / max(total_steps, 1)
+            self.epsilon = schedule(progress)
+            for group in self.optimizer.param_groups:
+                group["lr"] = config.learning_rate * (1 + progress * (config.learning_rate_end - 1))
             action = self.act(observation)
             next_observation, reward, terminated, truncated, _ = env.step(action)
             first_item = action if action.ndim == 1 else action[:, 0]
@@ -257,6 +262,9 @@ class DQNAgent:
                 next_log += config.log_interval
                 elapsed = time.perf_counter() - start_time
                 logger.record("train/epsilon", self.epsilon, self.steps_done)
+                logger.record(
+                    "train/learning_rate", self.optimizer.param_groups[0]["lr"], self.steps_done
+                )
                 logger.record(
                     "time/steps_per_s", (self.steps_done - start_steps) / elapsed, self.steps_done
                 )

@@ -45,7 +45,7 @@ class InteractionLog:
         """Train / validation logs with no session on both sides (no leakage between them)."""
         sessions = np.unique(self.session)
         rng = np.random.default_rng(seed)
-        held_out = rng.choice(sessions, int(round(validation_share * len(sessions))), replace=False)
+        held_out = rng.choice(sessions, round(validation_share * len(sessions)), replace=False)
         validation = np.isin(self.session, held_out)
         return self.subset(np.flatnonzero(~validation)), self.subset(np.flatnonzero(validation))
 

@@ -1,0 +1,175 @@
+"""stable-baselines3 adapters: SB3's DQN and PPO trained on the shopper env through our protocol.
+
+SB3 rejects Gymnasium ``VectorEnv``s, so ``SB3VecEnv`` wraps a SAME_STEP-autoreset
+``ShoppingVectorEnv`` as an SB3 ``VecEnv`` (terminal observations and truncation flags in
+the per-env infos, as SB3 expects). Checkpoints hold the policy's ``state_dict`` (loaded
+with ``weights_only=True``) and a JSON of hyperparameters, never SB3's pickled zip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from stable_baselines3 import DQN, PPO
+from stable_baselines3.common.vec_env import VecEnv
+
+from agents.base import Logger, NullLogger, read_json, write_json_atomically
+from agents.networks import resolve_device
+from recenv.config import EnvConfig, config_from_dict
+from recenv.env import resolve_config
+from recenv.vector import ShoppingVectorEnv
+
+KIND = "sb3"
+ALGORITHMS = {"dqn": DQN, "ppo": PPO}
+
+
+class SB3VecEnv(VecEnv):
+    """An SB3 ``VecEnv`` view of a SAME_STEP ``ShoppingVectorEnv`` (about 20 lines of glue)."""
+
+    def __init__(self, env: ShoppingVectorEnv) -> None:
+        if env.autoreset_mode.name != "SAME_STEP":
+            raise ValueError("SB3VecEnv needs a ShoppingVectorEnv with autoreset_mode=SAME_STEP")
+        self.env = env
+        super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
+        self._actions: NDArray | None = None
+
+    def reset(self) -> dict[str, NDArray]:
+        seed = self._seeds[0]
+        observation, _ = self.env.reset(seed=seed)
+        self._reset_seeds()
+        return observation
+
+    def step_async(self, actions: NDArray) -> None:
+        self._actions = np.asarray(actions)
+
+    def step_wait(self):
+        observation, reward, terminated, truncated, info = self.env.step(self._actions)
+        done = terminated | truncated
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        for slot in np.flatnonzero(done):
+            infos[slot]["terminal_observation"] = info["final_obs"][slot]
+            infos[slot]["TimeLimit.truncated"] = bool(truncated[slot] and not terminated[slot])
+        return observation, reward.astype(np.float32), done, infos
+
+    def close(self) -> None:
+        self.env.close()
+
+    def get_attr(self, attr_name: str, indices=None) -> list[Any]:
+        return [getattr(self.env, attr_name)] * len(self._get_indices(indices))
+
+    def set_attr(self, attr_name: str, value: Any, indices=None) -> None:
+        setattr(self.env, attr_name, value)
+
+    def env_method(self, method_name: str, *method_args, indices=None, **method_kwargs):
+        return [getattr(self.env, method_name)(*method_args, **method_kwargs)]
+
+    def env_is_wrapped(self, wrapper_class, indices=None) -> list[bool]:
+        return [False] * len(self._get_indices(indices))
+
+
+class SB3Agent:
+    """SB3's ``DQN`` or ``PPO`` (``MultiInputPolicy``) behind the recenv agent protocol."""
+
+    def __init__(
+        self,
+        env_config: EnvConfig | Mapping[str, Any] | None = None,
+        seed: int = 0,
+        device: str = "auto",
+        algorithm: str = "dqn",
+        n_envs: int = 16,
+        **hyperparameters: Any,
+    ) -> None:
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"sb3.algorithm = {algorithm!r}; choose one of {sorted(ALGORITHMS)}")
+        self.env_config = resolve_config(env_config, None, {})
+        if self.env_config.slate_size != 1:
+            raise ValueError(
+                f"sb3 agents take one item per step; env slate_size = "
+                f"{self.env_config.slate_size} is out of range; allowed: 1"
+            )
+        if n_envs < 1:
+            raise ValueError(f"sb3.n_envs = {n_envs} is out of range; allowed: >= 1")
+        self.seed, self.algorithm, self.n_envs = seed, algorithm, int(n_envs)
+        self.hyperparameters = dict(hyperparameters)
+        self.device = resolve_device(device)
+        self.vec_env = SB3VecEnv(
+            ShoppingVectorEnv(self.n_envs, config=self.env_config, autoreset_mode="SAME_STEP")
+        )
+        self.model = ALGORITHMS[algorithm](
+            "MultiInputPolicy",
+            self.vec_env,
+            seed=seed,
+            device=self.device,
+            verbose=0,
+            **self.hyperparameters,
+        )
+        self.steps_done = 0
+
+    def act(
+        self,
+        observation: Mapping[str, NDArray],
+        deterministic: bool = False,
+        info: Mapping[str, Any] | None = None,
+    ) -> NDArray[np.int64]:
+        action, _ = self.model.predict(dict(observation), deterministic=deterministic)
+        return np.asarray(action, dtype=np.int64)
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=False):
+        return self.act(observation, deterministic), None
+
+    def learn(self, env: Any, total_steps: int, logger: Logger | None = None) -> SB3Agent:
+        """Train with SB3's own loop on this agent's SAME_STEP copy of the env."""
+        logger = logger or NullLogger()
+        self.model.learn(total_timesteps=total_steps, reset_num_timesteps=self.steps_done == 0)
+        self.steps_done += total_steps
+        for name, value in self.model.logger.name_to_value.items():
+            if isinstance(value, (int, float)):
+                logger.record(f"sb3/{name}", float(value), self.steps_done)
+        return self
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        temporary = path / "weights.tmp"
+        torch.save({"policy": self.model.policy.state_dict()}, temporary)
+        temporary.replace(path / "weights.pt")
+        write_json_atomically(
+            path / "agent.json",
+            {
+                "kind": KIND,
+                "algorithm": self.algorithm,
+                "n_envs": self.n_envs,
+                "hyperparameters": self.hyperparameters,
+                "seed": self.seed,
+                "env_config": dataclasses.asdict(self.env_config),
+                "steps_done": self.steps_done,
+            },
+        )
+
+    @classmethod
+    def load(
+        cls, path: str | Path, env_config: EnvConfig | None = None, device: str = "auto"
+    ) -> SB3Agent:
+        path = Path(path)
+        meta = read_json(path / "agent.json", KIND)
+        agent = cls(
+            env_config or config_from_dict(meta["env_config"]),
+            seed=meta["seed"],
+            device=device,
+            algorithm=meta["algorithm"],
+            n_envs=meta["n_envs"],
+            **meta["hyperparameters"],
+        )
+        state = torch.load(path / "weights.pt", map_location=agent.device, weights_only=True)
+        try:
+            agent.model.policy.load_state_dict(state["policy"])
+        except (KeyError, RuntimeError) as error:
+            raise ValueError(f"checkpoint {path} does not match this agent: {error}") from error
+        agent.steps_done = meta["steps_done"]
+        return agent
