@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -21,6 +21,9 @@ from numpy.typing import NDArray
 from recenv.config import EnvConfig
 
 Observation = Mapping[str, NDArray]
+# Called by ``learn`` with the agent after each collection step; returning False stops early
+# (the experiment harness uses it for evaluation, checkpoints and time budgets).
+Callback = Callable[[Any], "bool | None"]
 
 
 @runtime_checkable
@@ -53,7 +56,13 @@ class Agent(Protocol):
         """stable-baselines3's acting API, so its ``evaluate_policy`` accepts our agents."""
         ...
 
-    def learn(self, env: Any, total_steps: int, logger: Logger | None = None) -> Agent:
+    def learn(
+        self,
+        env: Any,
+        total_steps: int,
+        logger: Logger | None = None,
+        callback: Callback | None = None,
+    ) -> Agent:
         """Train for ``total_steps`` shopper-steps of ``env`` (a vector env); returns self."""
         ...
 
@@ -91,6 +100,12 @@ def check_probability(owner: str, name: str, value: float) -> None:
     """Raise a ValueError naming the hyperparameter unless it lies in [0, 1]."""
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{owner}.{name} = {value!r} is out of range; allowed: [0, 1]")
+
+
+def reject_unknown(owner: str, unknown: Mapping[str, Any], valid: list[str]) -> None:
+    """Turn misspelt keyword arguments into a ValueError that lists the valid names."""
+    if unknown:
+        raise ValueError(f"unknown {owner} hyperparameters {sorted(unknown)}; valid: {valid}")
 
 
 def unseen_mask(observation: Observation, n_items: int) -> NDArray[np.bool_]:
@@ -134,6 +149,8 @@ def read_json(path: str | Path, expected_kind: str) -> dict[str, Any]:
         payload = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise ValueError(f"checkpoint {path} is not valid JSON: {error}") from error
+    if not isinstance(payload, dict):
+        raise ValueError(f"checkpoint {path} must hold a JSON object, not {type(payload).__name__}")
     if payload.get("kind") != expected_kind:
         raise ValueError(
             f"checkpoint {path} holds a {payload.get('kind')!r} agent, not {expected_kind!r}"

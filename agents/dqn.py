@@ -14,6 +14,10 @@ Reads top to bottom: hyperparameters, the Q-network, acting (epsilon-greedy), le
 * Exploration: epsilon decays linearly from ``exploration_initial`` to
   ``exploration_final`` over ``exploration_fraction`` of the budget; ``deterministic``
   acting is greedy.
+* Model selection: with ``validation_interval > 0`` the greedy policy is scored every so
+  many steps on held-out validation shoppers (their own seed, never the test seed) and the
+  best weights are kept, as SB3's ``EvalCallback`` keeps its best model: Q-learning on this
+  simulator peaks and then oscillates, and the last iterate is a noisy pick.
 
 For slates, items are ranked by Q and the slate's first item is the learned action.
 """
@@ -34,6 +38,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from agents.base import (
+    Callback,
     Logger,
     NullLogger,
     check_positive,
@@ -43,11 +48,13 @@ from agents.base import (
     write_json_atomically,
 )
 from agents.buffers import NStepWindow, ReplayBuffer
+from agents.evaluation import run_sessions
 from agents.networks import (
     ItemScoreHead,
     LinearScoreHead,
     ObservationTensors,
     StateEncoder,
+    load_weights,
     resolve_device,
     to_tensors,
 )
@@ -63,27 +70,30 @@ KIND = "dqn"
 class DQNConfig:
     """DQN hyperparameters; the field comments are the help text."""
 
-    learning_rate: float = 1e-3  # Adam step size at the start
-    learning_rate_end: float = 1.0  # share of the step size left at the end (linear decay)
-    gamma: float = 0.95  # discount per step
+    learning_rate: float = 5e-4  # Adam step size at the start
+    learning_rate_end: float = 0.2  # share of the step size left at the end (linear decay)
+    gamma: float = 0.97  # discount per step
     buffer_size: int = 200_000  # transitions kept
     batch_size: int = 256  # transitions per gradient step
     learning_starts: int = 5_000  # shopper-steps collected before learning
     gradient_steps: int = 1  # gradient steps per vector-env step
-    target_update: str = "polyak"  # "hard" or "polyak"
-    target_update_interval: int = 500  # gradient steps between hard copies
+    target_update: str = "hard"  # "hard" or "polyak"
+    target_update_interval: int = 1_000  # gradient steps between hard copies
     tau: float = 0.01  # Polyak rate
     exploration_initial: float = 1.0
     exploration_final: float = 0.05
     exploration_fraction: float = 0.3  # share of the budget over which epsilon decays
     double_dqn: bool = True
-    n_steps: int = 3  # n-step returns
+    n_steps: int = 5  # n-step returns
     max_grad_norm: float = 10.0
     reward_scale: float = 1.0  # rewards are multiplied by this before learning
     embedding_dim: int = 32
     hidden_size: int = 128
     head: str = "dot"  # "dot" (item embeddings) or "linear"
     log_interval: int = 10_000  # shopper-steps between log records
+    validation_interval: int = 20_000  # shopper-steps between validation runs; 0 turns them off
+    validation_shoppers: int = 256  # held-out shoppers per validation run
+    validation_seed: int = 1_000_003  # their seed: keep it apart from the test seeds
 
     def __post_init__(self) -> None:
         owner = "dqn"
@@ -98,9 +108,11 @@ class DQNConfig:
             "embedding_dim",
             "hidden_size",
             "log_interval",
+            "validation_shoppers",
         ):
             check_positive(owner, name, getattr(self, name))
-        check_positive(owner, "learning_starts", self.learning_starts, allow_zero=True)
+        for name in ("learning_starts", "validation_interval", "validation_seed"):
+            check_positive(owner, name, getattr(self, name), allow_zero=True)
         for name in (
             "gamma",
             "learning_rate_end",
@@ -177,6 +189,9 @@ class DQNAgent:
         self.rng = np.random.default_rng(seed)
         self.epsilon = self.config.exploration_final
         self.steps_done, self.updates_done = 0, 0
+        self.buffer: ReplayBuffer | None = None
+        self.best_validation_return = -float("inf")
+        self.best_weights = copy.deepcopy(self.q_network.state_dict())
 
     # -- acting -----------------------------------------------------------------------------
     @torch.no_grad()
@@ -201,38 +216,49 @@ class DQNAgent:
         return self.act(observation, deterministic=deterministic), None
 
     # -- learning ---------------------------------------------------------------------------
-    def learn(self, env: Any, total_steps: int, logger: Logger | None = None) -> DQNAgent:
-        """Train for ``total_steps`` shopper-steps of a NEXT_STEP-autoreset vector env."""
+    def learn(
+        self,
+        env: Any,
+        total_steps: int,
+        logger: Logger | None = None,
+        callback: Callback | None = None,
+    ) -> DQNAgent:
+        """Train for ``total_steps`` more shopper-steps of a NEXT_STEP-autoreset vector env.
+
+        Schedules (epsilon, learning rate) run over ``steps_done + total_steps``, so a run
+        restored from a checkpoint and continued to the same total follows the same schedule.
+        ``callback(agent)`` runs after every vector step; returning False stops early.
+        """
         if (
             getattr(env, "autoreset_mode", None) is not None
             and env.autoreset_mode.name != "NEXT_STEP"
         ):
             raise ValueError("DQNAgent.learn needs a vector env with NEXT_STEP autoreset")
         config, logger = self.config, logger or NullLogger()
-        buffer = ReplayBuffer(
-            config.buffer_size,
-            {key: value.shape for key, value in env.single_observation_space.items()},
-            self.device,
-            torch.Generator(device=self.device).manual_seed(self.seed),
-        )
+        if self.buffer is None:
+            self.buffer = ReplayBuffer(
+                config.buffer_size,
+                {key: value.shape for key, value in env.single_observation_space.items()},
+                self.device,
+                torch.Generator(device=self.device).manual_seed(self.seed),
+            )
+        buffer = self.buffer
         window = NStepWindow(config.n_steps, config.gamma)
         schedule = LinearSchedule(
             config.exploration_initial, config.exploration_final, config.exploration_fraction
         )
-        observation, _ = env.reset(seed=self.seed)
+        observation, _ = env.reset(seed=self.seed + self.steps_done)
         n_shoppers = env.num_envs
         restarting = np.zeros(n_shoppers, dtype=bool)
         session_return = np.zeros(n_shoppers)
         finished_returns: list[float] = []
         losses: list[float] = []
-        start_steps, start_time, next_log = (
-            self.steps_done,
-            time.perf_counter(),
-            config.log_interval,
-        )
+        start_steps, start_time = self.steps_done, time.perf_counter()
         end = self.steps_done + total_steps
+        next_log = self.steps_done + config.log_interval
+        next_validation = self.steps_done + config.validation_interval
         while self.steps_done < end:
-            progress = (self.steps_done - start_steps) / max(total_steps, 1)
+            progress = self.steps_done / max(end, 1)
             self.epsilon = schedule(progress)
             for group in self.optimizer.param_groups:
                 group["lr"] = config.learning_rate * (1 + progress * (config.learning_rate_end - 1))
@@ -258,7 +284,10 @@ class DQNAgent:
             if self.steps_done >= config.learning_starts and buffer.size >= config.batch_size:
                 for _ in range(config.gradient_steps):
                     losses.append(self._update(buffer.sample(config.batch_size)))
-            if self.steps_done - start_steps >= next_log or self.steps_done >= end:
+            if config.validation_interval and self.steps_done >= next_validation:
+                next_validation += config.validation_interval
+                self._validate(logger)
+            if self.steps_done >= next_log or self.steps_done >= end:
                 next_log += config.log_interval
                 elapsed = time.perf_counter() - start_time
                 logger.record("train/epsilon", self.epsilon, self.steps_done)
@@ -275,8 +304,25 @@ class DQNAgent:
                         "train/episode_return", float(np.mean(finished_returns)), self.steps_done
                     )
                 losses, finished_returns = [], []
+            if callback is not None and callback(self) is False:
+                break
         self.epsilon = config.exploration_final
+        if config.validation_interval and self.steps_done >= end:
+            self._validate(logger)
+            self.q_network.load_state_dict(self.best_weights)
         return self
+
+    def _validate(self, logger: Logger) -> None:
+        """Score the greedy policy on the validation shoppers; remember the best weights."""
+        config = self.config
+        returns = run_sessions(
+            self, self.env_config, config.validation_shoppers, config.validation_seed
+        )["return"]
+        score = float(returns.mean())
+        logger.record("train/validation_return", score, self.steps_done)
+        if score > self.best_validation_return:
+            self.best_validation_return = score
+            self.best_weights = copy.deepcopy(self.q_network.state_dict())
 
     def _update(self, batch) -> float:
         """One gradient step on the Huber loss to the (Double) DQN target."""
@@ -358,7 +404,7 @@ class DQNAgent:
         meta = read_json(path / "agent.json", KIND)
         config = env_config or config_from_dict(meta["env_config"])
         agent = cls(config, seed=meta["seed"], device=device, **meta["hyperparameters"])
-        state = torch.load(path / "weights.pt", map_location=agent.device, weights_only=True)
+        state = load_weights(path / "weights.pt", agent.device)
         try:
             agent.q_network.load_state_dict(state["q_network"])
             agent.target_network.load_state_dict(state["target_network"])

@@ -9,7 +9,7 @@ Confidence intervals are percentile bootstraps over shoppers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,16 +128,40 @@ def evaluate(
 
 
 def paired_difference(
-    first: EvaluationResult, second: EvaluationResult, metric: str = "return"
+    first: EvaluationResult | Sequence[EvaluationResult],
+    second: EvaluationResult | Sequence[EvaluationResult],
+    metric: str = "return",
 ) -> Estimate:
-    """``first - second`` on the same shoppers, with a paired bootstrap 95% CI."""
-    if first.seed != second.seed or len(first.sessions["return"]) != len(second.sessions["return"]):
-        raise ValueError("paired differences need evaluations with the same seed and shoppers")
-    numerator, denominator = RATIO_METRICS[metric]
-    n_shoppers = len(first.sessions["return"])
-    resamples = np.random.default_rng(first.seed + 1).integers(
-        0, n_shoppers, size=(N_BOOTSTRAP, n_shoppers)
+    """``first - second`` on the same shoppers, with a paired bootstrap 95% CI.
+
+    Given lists (one result per training seed, all on the same evaluation shoppers), the
+    estimate is the mean over seeds of the per-seed difference; the bootstrap resamples the
+    shared shoppers jointly for every seed. With three seeds the interval covers shopper
+    noise, not the spread of training seeds: report the per-seed figures beside it.
+    """
+    firsts = [first] if isinstance(first, EvaluationResult) else list(first)
+    seconds = [second] if isinstance(second, EvaluationResult) else list(second)
+    if len(firsts) != len(seconds) or not firsts:
+        raise ValueError("paired differences need the same number of results on each side")
+    for one, other in zip(firsts, seconds, strict=True):
+        if one.seed != other.seed or len(one.sessions["return"]) != len(other.sessions["return"]):
+            raise ValueError("paired differences need evaluations with the same seed and shoppers")
+    return _stratified_estimate(
+        [(one, other) for one, other in zip(firsts, seconds, strict=True)], metric
     )
+
+
+def pooled_estimate(results: Sequence[EvaluationResult], metric: str = "return") -> Estimate:
+    """The mean over training seeds of one agent's metric, with a stratified bootstrap CI."""
+    if not results:
+        raise ValueError("pooled_estimate needs at least one result")
+    return _stratified_estimate([(result, None) for result in results], metric)
+
+
+def _stratified_estimate(
+    pairs: list[tuple[EvaluationResult, EvaluationResult | None]], metric: str
+) -> Estimate:
+    numerator, denominator = RATIO_METRICS[metric]
 
     def statistic(result: EvaluationResult, index: NDArray) -> NDArray:
         top = result.sessions[numerator][index].sum(axis=-1)
@@ -148,11 +172,20 @@ def paired_difference(
         )
         return top / np.maximum(bottom, 1e-12)
 
-    everyone = np.arange(n_shoppers)
-    point = float(statistic(first, everyone) - statistic(second, everyone))
-    boot = statistic(first, resamples) - statistic(second, resamples)
-    low, high = np.percentile(boot, [2.5, 97.5])
-    return Estimate(point, float(low), float(high))
+    points, boots = [], []
+    for one, other in pairs:
+        n_shoppers = len(one.sessions["return"])
+        resamples = np.random.default_rng(one.seed + 1).integers(
+            0, n_shoppers, size=(N_BOOTSTRAP, n_shoppers)
+        )
+        everyone = np.arange(n_shoppers)
+        point, boot = statistic(one, everyone), statistic(one, resamples)
+        if other is not None:
+            point, boot = point - statistic(other, everyone), boot - statistic(other, resamples)
+        points.append(float(point))
+        boots.append(boot)
+    low, high = np.percentile(np.mean(boots, axis=0), [2.5, 97.5])
+    return Estimate(float(np.mean(points)), float(low), float(high))
 
 
 def _ratio_estimate(
@@ -169,15 +202,21 @@ def _ratio_estimate(
 
 
 def _coverage_estimate(items: NDArray, n_items: int, resamples: NDArray) -> Estimate:
-    """Share of the catalog recommended at least once (a set metric, bootstrapped directly)."""
+    """Share of the catalog recommended at least once.
+
+    A resample repeats shoppers, so it sees fewer distinct items than the sample: the raw
+    percentile interval sits below the estimate. The bootstrap's spread is kept but its bias
+    removed (the interval is re-centred on the estimate), then clipped to [0, 1].
+    """
 
     def coverage(index: NDArray) -> float:
         recommended = items[index].ravel()
         return len(np.unique(recommended[recommended >= 0])) / n_items
 
     point = coverage(np.arange(len(items)))
-    boot = [coverage(index) for index in resamples]
-    low, high = np.percentile(boot, [2.5, 97.5])
+    boot = np.array([coverage(index) for index in resamples])
+    low, high = point + np.percentile(boot - boot.mean(), [2.5, 97.5])
+    low, high = min(max(low, 0.0), point), max(min(high, 1.0), point)  # rounding guard
     return Estimate(point, float(low), float(high))
 
 

@@ -20,10 +20,12 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
 from agents.base import (
+    Callback,
     Logger,
     NullLogger,
     check_positive,
     load_agent_files,
+    reject_unknown,
     save_agent_files,
     top_items,
     unseen_mask,
@@ -58,7 +60,9 @@ class KMeansAgent:
         device: str = "auto",
         n_clusters: int = 8,
         smoothing: float = 5.0,
+        **unknown: Any,
     ) -> None:
+        reject_unknown("kmeans", unknown, ["n_clusters", "smoothing"])
         if n_clusters < 1:
             raise ValueError(f"kmeans.n_clusters = {n_clusters} is out of range; allowed: >= 1")
         check_positive("kmeans", "smoothing", smoothing, allow_zero=True)
@@ -101,7 +105,13 @@ class KMeansAgent:
     def predict(self, observation, state=None, episode_start=None, deterministic=False):
         return self.act(observation, deterministic), None
 
-    def learn(self, env: Any, total_steps: int, logger: Logger | None = None) -> KMeansAgent:
+    def learn(
+        self,
+        env: Any,
+        total_steps: int,
+        logger: Logger | None = None,
+        callback: Callback | None = None,
+    ) -> KMeansAgent:
         """Log random recommendations, cluster the shoppers, score items per cluster."""
         config, logger = self.env_config, logger or NullLogger()
         logs = collect_logs(
@@ -133,6 +143,8 @@ class KMeansAgent:
         self.cluster_scores = (sums + self.smoothing * item_mean) / (counts + self.smoothing)
         logger.record("train/kmeans_inertia", self.inertia, total_steps)
         logger.record("train/kmeans_silhouette", self.silhouette, total_steps)
+        if callback is not None:
+            callback(self)
         return self
 
     def save(self, path: str | Path) -> None:

@@ -26,6 +26,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 from torch import nn
 
 from agents.base import (
+    Callback,
     Logger,
     NullLogger,
     check_positive,
@@ -35,7 +36,13 @@ from agents.base import (
     write_json_atomically,
 )
 from agents.logs import InteractionLog, collect_logs, uniform_policy
-from agents.networks import ItemScoreHead, StateEncoder, resolve_device, to_tensors
+from agents.networks import (
+    ItemScoreHead,
+    StateEncoder,
+    load_weights,
+    resolve_device,
+    to_tensors,
+)
 from recenv.config import EnvConfig, config_from_dict
 from recenv.core import build_world
 from recenv.env import resolve_config
@@ -145,7 +152,13 @@ class MLPAgent:
         return self.act(observation, deterministic), None
 
     # -- learning ---------------------------------------------------------------------------
-    def learn(self, env: Any, total_steps: int, logger: Logger | None = None) -> MLPAgent:
+    def learn(
+        self,
+        env: Any,
+        total_steps: int,
+        logger: Logger | None = None,
+        callback: Callback | None = None,
+    ) -> MLPAgent:
         """Log ``total_steps`` random shopper-steps, fit with early stopping, report metrics."""
         config, logger = self.config, logger or NullLogger()
         logs = collect_logs(
@@ -181,6 +194,8 @@ class MLPAgent:
         self.metrics = self.held_out_metrics(validation)
         for name, value in self.metrics.items():
             logger.record(f"train/{name}", value, total_steps)
+        if callback is not None:
+            callback(self)
         return self
 
     def _loss(self, rows: InteractionLog) -> torch.Tensor:
@@ -274,7 +289,7 @@ class MLPAgent:
             device=device,
             **meta["hyperparameters"],
         )
-        state = torch.load(path / "weights.pt", map_location=agent.device, weights_only=True)
+        state = load_weights(path / "weights.pt", agent.device)
         try:
             agent.model.load_state_dict(state["model"])
         except (KeyError, RuntimeError) as error:

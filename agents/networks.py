@@ -11,7 +11,8 @@ scores are dot products of a projection of that vector with output item embeddin
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -210,3 +211,16 @@ class LinearScoreHead(nn.Module):
 
     def forward(self, state: torch.Tensor, observation: ObservationTensors) -> torch.Tensor:
         return self.linear(state)
+
+
+def load_weights(path: Path, device: torch.device) -> dict[str, Any]:
+    """``torch.load`` with ``weights_only=True``; a corrupt file becomes a clear ValueError."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint weights at {path}")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:  # torch raises several unrelated types for a bad file
+        raise ValueError(f"checkpoint weights {path} cannot be read: {error}") from error
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint weights {path} must hold a dict of state dicts")
+    return state

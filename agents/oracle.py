@@ -13,7 +13,6 @@ from which they rebuild the same world (catalog and population are fixed by the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from recenv.config import EnvConfig
+from agents.base import Callback, Logger, check_positive, load_agent_files, save_agent_files
+from recenv.config import EnvConfig, config_from_dict
 from recenv.core import Simulator
 from recenv.env import resolve_config
 from recenv.expectations import expected_outcomes
@@ -31,15 +31,16 @@ class LongTermOracle:
     """Greedy on ``E[reward] + patience_value * E[patience change]`` under the hidden state."""
 
     needs_info = True
+    kind = "long_term_oracle"
 
     def __init__(
         self,
         env_config: EnvConfig | Mapping[str, Any] | None = None,
         patience_value: float = 3.0,
-        **_spaces: Any,
+        seed: int = 0,
+        device: str = "auto",
     ) -> None:
-        if patience_value < 0:
-            raise ValueError(f"patience_value = {patience_value} is out of range; allowed: >= 0")
+        check_positive("oracle", "patience_value", patience_value, allow_zero=True)
         self.env_config = resolve_config(env_config, None, {})
         self.patience_value = float(patience_value)
         self._world_model = Simulator(self.env_config, n_shoppers=1)
@@ -74,26 +75,43 @@ class LongTermOracle:
     ) -> tuple[NDArray[np.int64], None]:
         raise ValueError(f"{type(self).__name__} needs info['hidden']; call act(obs, info=info)")
 
-    def learn(self, env: Any = None, total_steps: int = 0, logger: Any = None) -> LongTermOracle:
+    def learn(
+        self,
+        env: Any = None,
+        total_steps: int = 0,
+        logger: Logger | None = None,
+        callback: Callback | None = None,
+    ) -> LongTermOracle:
         """Nothing to learn: the oracle knows the model."""
+        if callback is not None:
+            callback(self)
         return self
 
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"patience_value": self.patience_value}
+
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps({"patience_value": self.patience_value}))
+        """A directory with ``agent.json``: kind, env config and hyperparameters."""
+        save_agent_files(path, self.kind, self.env_config, self.hyperparameters())
 
     @classmethod
-    def load(cls, path: str | Path, env_config: EnvConfig | Mapping[str, Any] | None = None):
-        return cls(env_config, **json.loads(Path(path).read_text()))
+    def load(cls, path: str | Path, env_config: EnvConfig | None = None) -> LongTermOracle:
+        meta, _ = load_agent_files(path, cls.kind)
+        return cls(env_config or config_from_dict(meta["env_config"]), **meta["hyperparameters"])
 
 
 class MyopicOracle(LongTermOracle):
     """Greedy on the expected immediate reward alone: the myopic bracket."""
 
-    def __init__(
-        self, env_config: EnvConfig | Mapping[str, Any] | None = None, **_spaces: Any
-    ) -> None:
-        super().__init__(env_config, patience_value=0.0)
+    kind = "myopic_oracle"
 
-    @classmethod
-    def load(cls, path: str | Path, env_config: EnvConfig | Mapping[str, Any] | None = None):
-        return cls(env_config)
+    def __init__(
+        self,
+        env_config: EnvConfig | Mapping[str, Any] | None = None,
+        seed: int = 0,
+        device: str = "auto",
+    ) -> None:
+        super().__init__(env_config, patience_value=0.0, seed=seed, device=device)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {}

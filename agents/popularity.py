@@ -15,10 +15,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agents.base import (
+    Callback,
     Logger,
     NullLogger,
     check_positive,
     load_agent_files,
+    reject_unknown,
     save_agent_files,
     top_items,
     unseen_mask,
@@ -39,7 +41,9 @@ class PopularityAgent:
         seed: int = 0,
         device: str = "auto",
         purchase_weight: float = 1.0,
+        **unknown: Any,
     ) -> None:
+        reject_unknown("popularity", unknown, ["purchase_weight"])
         check_positive("popularity", "purchase_weight", purchase_weight, allow_zero=True)
         self.env_config = resolve_config(env_config, None, {})
         self.seed, self.purchase_weight = seed, float(purchase_weight)
@@ -58,7 +62,13 @@ class PopularityAgent:
     def predict(self, observation, state=None, episode_start=None, deterministic=False):
         return self.act(observation, deterministic), None
 
-    def learn(self, env: Any, total_steps: int, logger: Logger | None = None) -> PopularityAgent:
+    def learn(
+        self,
+        env: Any,
+        total_steps: int,
+        logger: Logger | None = None,
+        callback: Callback | None = None,
+    ) -> PopularityAgent:
         """Log ``total_steps`` shopper-steps of random recommendations and count responses."""
         config = self.env_config
         logs = collect_logs(
@@ -71,6 +81,8 @@ class PopularityAgent:
         purchases = np.bincount(logs.item[logs.purchased], minlength=config.catalog.n_items)
         self.scores = clicks + self.purchase_weight * purchases
         (logger or NullLogger()).record("train/logged_impressions", len(logs), total_steps)
+        if callback is not None:
+            callback(self)
         return self
 
     def save(self, path: str | Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from agents.base import Logger, load_agent_files, save_agent_files
+from agents.base import Callback, Logger, load_agent_files, reject_unknown, save_agent_files
 from recenv.config import EnvConfig, config_from_dict
 from recenv.env import resolve_config
 
@@ -24,7 +24,9 @@ class RandomAgent:
         env_config: EnvConfig | Mapping[str, Any] | None = None,
         seed: int = 0,
         device: str = "auto",
+        **unknown: Any,
     ) -> None:
+        reject_unknown("random", unknown, [])
         self.env_config = resolve_config(env_config, None, {})
         self.seed = seed
         self.rng = np.random.default_rng(seed)
@@ -44,7 +46,16 @@ class RandomAgent:
     def predict(self, observation, state=None, episode_start=None, deterministic=False):
         return self.act(observation, deterministic), None
 
-    def learn(self, env: Any, total_steps: int, logger: Logger | None = None) -> RandomAgent:
+    def learn(
+        self,
+        env: Any,
+        total_steps: int,
+        logger: Logger | None = None,
+        callback: Callback | None = None,
+    ) -> RandomAgent:
+        """Nothing to learn."""
+        if callback is not None:
+            callback(self)
         return self
 
     def save(self, path: str | Path) -> None:

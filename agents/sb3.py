@@ -19,8 +19,8 @@ from numpy.typing import NDArray
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.vec_env import VecEnv
 
-from agents.base import Logger, NullLogger, read_json, write_json_atomically
-from agents.networks import resolve_device
+from agents.base import Callback, Logger, NullLogger, read_json, write_json_atomically
+from agents.networks import load_weights, resolve_device
 from recenv.config import EnvConfig, config_from_dict
 from recenv.env import resolve_config
 from recenv.vector import ShoppingVectorEnv
@@ -101,14 +101,19 @@ class SB3Agent:
         self.vec_env = SB3VecEnv(
             ShoppingVectorEnv(self.n_envs, config=self.env_config, autoreset_mode="SAME_STEP")
         )
-        self.model = ALGORITHMS[algorithm](
-            "MultiInputPolicy",
-            self.vec_env,
-            seed=seed,
-            device=self.device,
-            verbose=0,
-            **self.hyperparameters,
-        )
+        try:
+            self.model = ALGORITHMS[algorithm](
+                "MultiInputPolicy",
+                self.vec_env,
+                seed=seed,
+                device=self.device,
+                verbose=0,
+                **self.hyperparameters,
+            )
+        except TypeError as error:  # SB3 reports a misspelt keyword as a TypeError
+            raise ValueError(
+                f"sb3.{algorithm} does not accept {sorted(self.hyperparameters)}: {error}"
+            ) from error
         self.steps_done = 0
 
     def act(
@@ -123,7 +128,13 @@ class SB3Agent:
     def predict(self, observation, state=None, episode_start=None, deterministic=False):
         return self.act(observation, deterministic), None
 
-    def learn(self, env: Any, total_steps: int, logger: Logger | None = None) -> SB3Agent:
+    def learn(
+        self,
+        env: Any,
+        total_steps: int,
+        logger: Logger | None = None,
+        callback: Callback | None = None,
+    ) -> SB3Agent:
         """Train with SB3's own loop on this agent's SAME_STEP copy of the env."""
         logger = logger or NullLogger()
         self.model.learn(total_timesteps=total_steps, reset_num_timesteps=self.steps_done == 0)
@@ -131,6 +142,8 @@ class SB3Agent:
         for name, value in self.model.logger.name_to_value.items():
             if isinstance(value, (int, float)):
                 logger.record(f"sb3/{name}", float(value), self.steps_done)
+        if callback is not None:
+            callback(self)
         return self
 
     def save(self, path: str | Path) -> None:
@@ -166,7 +179,7 @@ class SB3Agent:
             n_envs=meta["n_envs"],
             **meta["hyperparameters"],
         )
-        state = torch.load(path / "weights.pt", map_location=agent.device, weights_only=True)
+        state = load_weights(path / "weights.pt", agent.device)
         try:
             agent.model.policy.load_state_dict(state["policy"])
         except (KeyError, RuntimeError) as error:

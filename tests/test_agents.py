@@ -361,10 +361,9 @@ def test_sb3_rejects_slates() -> None:
         SB3Agent(recenv.make_config("small", slate_size=3), seed=0, device="cpu")
 
 
-# -- known bugs (strict xfail: they start failing once fixed, so the marker gets removed) -
+# -- checkpoint and hyperparameter hygiene -------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="oracle checkpoints do not store the env config")
 def test_oracle_checkpoint_loads_without_being_given_the_env_config(
     probe: tuple[dict[str, np.ndarray], dict[str, Any]], tmp_path: Path
 ) -> None:
@@ -377,7 +376,6 @@ def test_oracle_checkpoint_loads_without_being_given_the_env_config(
     )
 
 
-@pytest.mark.xfail(strict=True, reason="oracles swallow unknown keyword arguments silently")
 def test_oracle_rejects_a_misspelt_hyperparameter() -> None:
     with pytest.raises((ValueError, TypeError), match="patience_vlaue"):
         LongTermOracle(CFG, patience_vlaue=5.0)

@@ -122,11 +122,6 @@ def test_coverage_is_near_one_for_random_and_small_for_popularity(
     assert popularity_result.summary["coverage"].mean <= 0.25  # about 0.11
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="coverage CI is a percentile bootstrap of a set size: resamples repeat shoppers, "
-    "so they see fewer items and the interval lies below the point estimate",
-)
 def test_coverage_interval_contains_its_estimate_with_few_shoppers() -> None:
     estimate = evaluate(RandomAgent(CFG, seed=0, device="cpu"), CFG, 20, 0).summary["coverage"]
     assert estimate.ci_low <= estimate.mean <= estimate.ci_high, estimate
