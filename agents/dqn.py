@@ -378,6 +378,7 @@ class DQNAgent:
                 "q_network": self.q_network.state_dict(),
                 "target_network": self.target_network.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
+                "best_weights": self.best_weights,
             },
             temporary,
         )
@@ -392,8 +393,38 @@ class DQNAgent:
                 "epsilon": self.epsilon,
                 "steps_done": self.steps_done,
                 "updates_done": self.updates_done,
+                "best_validation_return": self.best_validation_return,
+                "rng_state": self.rng.bit_generator.state,
             },
         )
+
+    def save_replay_buffer(self, path: str | Path) -> None:
+        """Write the replay buffer (plain tensors) next to a checkpoint, atomically."""
+        if self.buffer is None:
+            return
+        target = Path(path) / "replay_buffer.pt"
+        temporary = target.with_suffix(".tmp")
+        torch.save(
+            {"buffer": self.buffer.state_dict(), "generator": self.buffer.generator.get_state()},
+            temporary,
+        )
+        temporary.replace(target)
+
+    def load_replay_buffer(self, path: str | Path, observation_space: Any) -> bool:
+        """Restore a buffer written by ``save_replay_buffer``; False when there is none."""
+        source = Path(path) / "replay_buffer.pt"
+        if not source.is_file():
+            return False
+        state = load_weights(source, torch.device("cpu"))
+        self.buffer = ReplayBuffer(
+            self.config.buffer_size,
+            {key: value.shape for key, value in observation_space.items()},
+            self.device,
+            torch.Generator(device=self.device).manual_seed(self.seed),
+        )
+        self.buffer.load_state_dict(state["buffer"])
+        self.buffer.generator.set_state(state["generator"])
+        return True
 
     @classmethod
     def load(
@@ -409,8 +440,12 @@ class DQNAgent:
             agent.q_network.load_state_dict(state["q_network"])
             agent.target_network.load_state_dict(state["target_network"])
             agent.optimizer.load_state_dict(state["optimizer"])
+            agent.best_weights = state.get("best_weights", agent.best_weights)
         except (KeyError, RuntimeError) as error:
             raise ValueError(f"checkpoint {path} does not match this agent: {error}") from error
         agent.epsilon = meta["epsilon"]
         agent.steps_done, agent.updates_done = meta["steps_done"], meta["updates_done"]
+        agent.best_validation_return = meta.get("best_validation_return", -float("inf"))
+        if "rng_state" in meta:
+            agent.rng.bit_generator.state = meta["rng_state"]
         return agent

@@ -1,0 +1,48 @@
+"""From a composed config to live objects: the env config, the agent, the training env.
+
+Agents are built by Hydra's ``instantiate`` from ``agent._target_`` with no registry, so
+any importable class following ``agents.base.Agent`` plugs in with one config line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from experiments.schema import register
+from recenv.config import EnvConfig, config_from_dict
+from recenv.vector import ShoppingVectorEnv
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
+    """Compose ``conf/config.yaml`` with command-line style overrides, outside a Hydra app."""
+    register()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+def env_config_from(cfg: DictConfig) -> EnvConfig:
+    """The validated simulator config of a composed experiment config."""
+    return config_from_dict(OmegaConf.to_container(cfg.env, resolve=True))
+
+
+def build_agent(cfg: DictConfig, env_config: EnvConfig | None = None) -> Any:
+    """Instantiate ``cfg.agent`` for ``env_config`` with the run's seed and device."""
+    if cfg.get("agent") is None or "_target_" not in cfg.agent:
+        raise ValueError("agent: expected a config with _target_ naming the agent class")
+    factory = instantiate(cfg.agent, _partial_=True, _convert_="all")
+    return factory(
+        env_config=env_config or env_config_from(cfg), seed=int(cfg.seed), device=cfg.device
+    )
+
+
+def training_env(cfg: DictConfig, env_config: EnvConfig) -> ShoppingVectorEnv:
+    """The NEXT_STEP vector env an agent collects from (SB3 agents keep their own copy)."""
+    return ShoppingVectorEnv(int(cfg.train.n_envs), config=env_config)

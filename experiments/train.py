@@ -1,0 +1,228 @@
+"""Train one agent on one scenario, evaluate it on the paired shoppers, log everything.
+
+    python -m experiments.train agent=dqn env=default seed=0 train.total_steps=100000
+    recenv-train agent=mlp env=small                      # the same, as a console script
+    python -m experiments.train -m agent=random,popularity,mlp,kmeans,dqn seed=0,1,2 \\
+        hydra/launcher=joblib                             # a parallel sweep on one machine
+
+The run folder (Hydra's, named by the overrides) receives TensorBoard event files,
+``results.json`` (final metrics with 95% CIs, the resolved config, the package version),
+``eval_sessions.npz`` (per-shopper outcomes, for paired comparisons across runs),
+``checkpoints/`` (atomic, every ``train.checkpoint_interval`` steps) and ``final_agent/``.
+``resume=true hydra.run.dir=<that folder>`` continues a killed run from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import get_class
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+from agents.base import write_json_atomically
+from agents.evaluation import EvaluationResult, evaluate
+from experiments.checkpoints import latest_checkpoint, save_checkpoint
+from experiments.factory import build_agent, env_config_from, training_env
+from experiments.schema import register
+from experiments.tracking import TensorBoardLogger
+from recenv.config import EnvConfig
+
+EVAL_TAGS = ("return", "ctr", "conversion_rate", "revenue", "session_length")
+SESSION_KEYS = (
+    "return",
+    "steps",
+    "clicks",
+    "impressions",
+    "revenue",
+    "converted",
+    "diversity",
+    "tail_impressions",
+)
+
+
+def package_version() -> str:
+    try:
+        return version("recenv")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown"
+
+
+class TrainingMonitor:
+    """Called by ``learn`` after each collection step: progress, evaluations, checkpoints."""
+
+    def __init__(
+        self,
+        cfg: DictConfig,
+        env_config: EnvConfig,
+        logger: TensorBoardLogger,
+        checkpoint_root: Path,
+        trainer_state: dict[str, Any],
+    ) -> None:
+        self.cfg, self.env_config, self.logger = cfg, env_config, logger
+        self.checkpoint_root, self.state = checkpoint_root, trainer_state
+        steps = trainer_state["steps"]
+        self.next_eval = _next_multiple(steps, cfg.train.eval_interval)
+        self.next_checkpoint = _next_multiple(steps, cfg.train.checkpoint_interval)
+        self.progress = tqdm(
+            total=int(cfg.train.total_steps),
+            initial=steps,
+            unit="step",
+            unit_scale=True,
+            disable=not cfg.train.progress,
+            dynamic_ncols=True,
+        )
+
+    def __call__(self, agent: Any) -> bool:
+        steps = int(getattr(agent, "steps_done", self.cfg.train.total_steps))
+        self.progress.update(max(0, steps - self.progress.n))
+        self.state["steps"] = steps
+        if steps >= self.next_eval:
+            self.next_eval = _next_multiple(steps, self.cfg.train.eval_interval)
+            self.evaluate(agent, int(self.cfg.eval.interval_shoppers))
+        if steps >= self.next_checkpoint:
+            self.next_checkpoint = _next_multiple(steps, self.cfg.train.checkpoint_interval)
+            self.checkpoint(agent)
+        return True
+
+    def evaluate(self, agent: Any, n_shoppers: int) -> EvaluationResult:
+        """Score the greedy policy on the first ``n_shoppers`` evaluation shoppers."""
+        result = evaluate(agent, self.env_config, n_shoppers, int(self.cfg.eval.seed))
+        for tag in EVAL_TAGS:
+            self.logger.record(f"eval/{tag}", result.summary[tag].mean, self.state["steps"])
+        self.state["evaluations"].append(
+            {"steps": self.state["steps"], "return": result.summary["return"].mean}
+        )
+        self.progress.set_postfix(eval_return=f"{result.summary['return'].mean:.2f}")
+        return result
+
+    def checkpoint(self, agent: Any) -> None:
+        self.logger.flush()  # the event files hold everything up to the checkpoint
+        save_checkpoint(
+            self.checkpoint_root, agent, self.state, bool(self.cfg.train.save_replay_buffer)
+        )
+
+    def close(self) -> None:
+        self.progress.close()
+
+
+def _next_multiple(steps: int, interval: int) -> float:
+    return (steps // interval + 1) * interval if interval > 0 else float("inf")
+
+
+def restore_agent(cfg: DictConfig, folder: Path, env_config: EnvConfig, env: Any) -> Any:
+    """Load the checkpointed agent (and its replay buffer, when one was saved)."""
+    agent = get_class(cfg.agent._target_).load(folder / "agent", env_config)
+    if hasattr(agent, "load_replay_buffer"):
+        agent.load_replay_buffer(folder / "agent", env.single_observation_space)
+    return agent
+
+
+def run_training(cfg: DictConfig, run_dir: Path, agent_name: str | None = None) -> dict[str, Any]:
+    """Train, evaluate and write the run folder; returns the content of ``results.json``."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env_config = env_config_from(cfg)
+    env = training_env(cfg, env_config)
+    checkpoint_root = run_dir / "checkpoints"
+    folder = latest_checkpoint(checkpoint_root) if cfg.resume else None
+    if folder is not None:
+        agent = restore_agent(cfg, folder, env_config, env)
+        trainer_state = json.loads((folder / "trainer.json").read_text())
+    else:
+        agent = build_agent(cfg, env_config)
+        trainer_state = {"steps": 0, "evaluations": [], "train_seconds": 0.0}
+    logger = TensorBoardLogger(run_dir, purge_step=trainer_state["steps"] if folder else None)
+    monitor = TrainingMonitor(cfg, env_config, logger, checkpoint_root, trainer_state)
+    try:
+        start = time.perf_counter()
+        remaining = int(cfg.train.total_steps) - trainer_state["steps"]
+        if remaining > 0:
+            agent.learn(env, remaining, logger, monitor)
+        trainer_state["train_seconds"] += time.perf_counter() - start
+        trainer_state["steps"] = max(
+            trainer_state["steps"], int(getattr(agent, "steps_done", cfg.train.total_steps))
+        )
+        monitor.close()
+        result = monitor.evaluate(agent, int(cfg.eval.n_shoppers))
+        agent.save(run_dir / "final_agent")
+        results = _results(cfg, agent_name, trainer_state, result)
+        np.savez_compressed(
+            run_dir / "eval_sessions.npz", **{key: result.sessions[key] for key in SESSION_KEYS}
+        )
+        write_json_atomically(run_dir / "results.json", results)
+        logger.hparams(_hyperparameters(cfg, results), _final_metrics(results))
+    finally:
+        monitor.close()
+        logger.close()
+    return results
+
+
+def _results(
+    cfg: DictConfig, agent_name: str | None, state: dict[str, Any], result: EvaluationResult
+) -> dict[str, Any]:
+    return {
+        "agent": agent_name or cfg.agent._target_.rsplit(".", 1)[-1],
+        "agent_target": cfg.agent._target_,
+        "env": cfg.get("env_name") or _choice("env"),
+        "seed": int(cfg.seed),
+        "steps": int(state["steps"]),
+        "train_seconds": round(float(state["train_seconds"]), 2),
+        "evaluations": state["evaluations"],
+        "eval_shoppers": int(cfg.eval.n_shoppers),
+        "eval_seed": int(cfg.eval.seed),
+        "metrics": {name: estimate.as_dict() for name, estimate in result.summary.items()},
+        "recenv_version": package_version(),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+
+
+def _choice(group: str) -> str:
+    if HydraConfig.initialized():
+        return str(HydraConfig.get().runtime.choices.get(group, ""))
+    return ""
+
+
+def _hyperparameters(cfg: DictConfig, results: dict[str, Any]) -> dict[str, Any]:
+    agent = OmegaConf.to_container(cfg.agent, resolve=True)
+    hyperparameters = {f"agent.{k}": v for k, v in agent.items() if k != "_target_"}
+    return {
+        "agent": results["agent"],
+        "env": results["env"],
+        "seed": results["seed"],
+        "train.total_steps": int(cfg.train.total_steps),
+        **hyperparameters,
+    }
+
+
+def _final_metrics(results: dict[str, Any]) -> dict[str, float]:
+    return {name: results["metrics"][name]["mean"] for name in EVAL_TAGS}
+
+
+def _terminate_gracefully(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds through ``finally``: logs are flushed
+
+
+register()
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> float:
+    """Hydra entry point; returns the final mean return (the objective of sweepers)."""
+    signal.signal(signal.SIGTERM, _terminate_gracefully)
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    results = run_training(cfg, run_dir, _choice("agent") or None)
+    summary = {name: round(results["metrics"][name]["mean"], 4) for name in EVAL_TAGS}
+    print(json.dumps({"run_dir": str(run_dir), "agent": results["agent"], **summary}))
+    return float(results["metrics"]["return"]["mean"])
+
+
+if __name__ == "__main__":
+    main()
