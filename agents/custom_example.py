@@ -7,9 +7,10 @@ and ``load`` (``agents.base.Agent``) is an agent; Hydra builds it from ``_target
     python -m experiments.train agent._target_=mypackage.MyAgent  # your own class
 
 The constructor takes ``env_config``, ``seed`` and ``device`` plus your hyperparameters
-(every other key of the ``agent`` config). This one, *category affinity*, recommends the
-most-clicked unseen item (in logs of random recommendations) of the category the shopper
-engaged with most in their history, and the most-clicked unseen item overall otherwise.
+(every other key of the ``agent`` config). This one, *bought-and-fresh*, scores each item
+by how often it was bought in logs of random recommendations (purchases, not clicks:
+clickbait is clicked often and bought rarely), minus a penalty for categories that fill
+the shopper's recent history (shoppers tire of a category they keep seeing).
 """
 
 from __future__ import annotations
@@ -36,26 +37,26 @@ from recenv.config import EnvConfig, config_from_dict
 from recenv.core import build_world
 from recenv.env import resolve_config
 
-KIND = "category_affinity"
+KIND = "bought_and_fresh"
 
 
-class CategoryAffinityAgent:
-    """Best logged items of the shopper's favourite category (by clicks and carts)."""
+class BoughtAndFreshAgent:
+    """Logged purchase rate per item, penalised by the category's share of recent history."""
 
     def __init__(
         self,
         env_config: EnvConfig | Mapping[str, Any] | None = None,
         seed: int = 0,
         device: str = "auto",
-        category_bonus: float = 1.0,
+        fatigue_penalty: float = 1.0,
         **unknown: Any,
     ) -> None:
-        reject_unknown("category_affinity", unknown, ["category_bonus"])
-        check_positive("category_affinity", "category_bonus", category_bonus, allow_zero=True)
+        reject_unknown("bought_and_fresh", unknown, ["fatigue_penalty"])
+        check_positive("bought_and_fresh", "fatigue_penalty", fatigue_penalty, allow_zero=True)
         self.env_config = resolve_config(env_config, None, {})
-        self.seed, self.category_bonus = seed, float(category_bonus)
+        self.seed, self.fatigue_penalty = seed, float(fatigue_penalty)
         self.item_category = build_world(self.env_config).catalog.category
-        self.click_rate = np.zeros(self.env_config.catalog.n_items)
+        self.purchase_rate = np.zeros(self.env_config.catalog.n_items)
 
     def act(
         self,
@@ -63,17 +64,17 @@ class CategoryAffinityAgent:
         deterministic: bool = False,
         info: Mapping[str, Any] | None = None,
     ) -> NDArray[np.int64]:
-        """Scores = logged click rate, plus a bonus inside the favourite category."""
-        n_categories = self.env_config.catalog.n_categories
-        engaged = observation["history_events"] >= 2  # clicked, carted or bought
-        category = np.append(self.item_category, n_categories)[observation["history"]]
-        counts = np.zeros((len(category), n_categories + 1))
-        np.add.at(counts, (np.arange(len(category))[:, None], category), engaged)
-        favourite = counts[:, :n_categories].argmax(axis=1)
-        has_favourite = counts[:, :n_categories].max(axis=1) > 0
-        in_favourite = self.item_category[None, :] == favourite[:, None]
-        scores = self.click_rate + self.category_bonus * (in_favourite & has_favourite[:, None])
-        n_items = self.env_config.catalog.n_items
+        """Best unseen items by ``purchase_rate - fatigue_penalty * category share``."""
+        n_items, n_categories = (
+            self.env_config.catalog.n_items,
+            self.env_config.catalog.n_categories,
+        )
+        history = observation["history"]
+        category = np.append(self.item_category, n_categories)[history]  # padding: extra bin
+        counts = np.zeros((len(history), n_categories + 1))
+        np.add.at(counts, (np.arange(len(history))[:, None], category), 1.0)
+        share = counts[:, :n_categories] / max(history.shape[1], 1)
+        scores = self.purchase_rate - self.fatigue_penalty * share[:, self.item_category]
         scores = np.where(unseen_mask(observation, n_items), scores, scores - 1e9)
         return top_items(scores, self.env_config.slate_size)
 
@@ -86,15 +87,15 @@ class CategoryAffinityAgent:
         total_steps: int,
         logger: Logger | None = None,
         callback: Callback | None = None,
-    ) -> CategoryAffinityAgent:
-        """Estimate every item's click rate from ``total_steps`` logged random impressions."""
+    ) -> BoughtAndFreshAgent:
+        """Estimate every item's purchase rate from ``total_steps`` logged random impressions."""
         n_items, slate_size = self.env_config.catalog.n_items, self.env_config.slate_size
         logs = collect_logs(
             env, total_steps, uniform_policy(n_items, slate_size, self.seed), self.seed
         )
         shown = np.bincount(logs.item, minlength=n_items)
-        clicked = np.bincount(logs.item[logs.clicked], minlength=n_items)
-        self.click_rate = (clicked + 0.1) / (shown + 1.0)  # smoothed towards 10%
+        bought = np.bincount(logs.item[logs.purchased], minlength=n_items)
+        self.purchase_rate = (bought + 0.02) / (shown + 1.0)  # smoothed towards 2%
         if logger is not None:
             logger.record("train/logged_impressions", len(logs), total_steps)
         if callback is not None:
@@ -106,18 +107,18 @@ class CategoryAffinityAgent:
             path,
             KIND,
             self.env_config,
-            {"category_bonus": self.category_bonus},
-            arrays={"click_rate": self.click_rate},
+            {"fatigue_penalty": self.fatigue_penalty},
+            arrays={"purchase_rate": self.purchase_rate},
             extra={"seed": self.seed},
         )
 
     @classmethod
-    def load(cls, path: str | Path, env_config: EnvConfig | None = None) -> CategoryAffinityAgent:
+    def load(cls, path: str | Path, env_config: EnvConfig | None = None) -> BoughtAndFreshAgent:
         meta, arrays = load_agent_files(path, KIND)
         agent = cls(
             env_config or config_from_dict(meta["env_config"]),
             seed=meta["seed"],
             **meta["hyperparameters"],
         )
-        agent.click_rate = arrays["click_rate"]
+        agent.purchase_rate = arrays["purchase_rate"]
         return agent

@@ -18,8 +18,8 @@ from torch.utils.tensorboard import SummaryWriter
 class TensorBoardLogger:
     """``record(tag, value, step)`` into event files in ``log_dir``.
 
-    On resume, ``purge_step`` is the checkpoint's step: TensorBoard then hides what the
-    killed run wrote after it, so the history reads as one uninterrupted run.
+    On resume, ``purge_step`` is just past the checkpoint's step: TensorBoard then hides
+    what the killed run wrote after the checkpoint, so the history reads as one uninterrupted run.
     """
 
     def __init__(self, log_dir: str | Path, purge_step: int | None = None) -> None:

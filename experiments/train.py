@@ -139,7 +139,8 @@ def run_training(cfg: DictConfig, run_dir: Path, agent_name: str | None = None) 
     else:
         agent = build_agent(cfg, env_config)
         trainer_state = {"steps": 0, "evaluations": [], "train_seconds": 0.0}
-    logger = TensorBoardLogger(run_dir, purge_step=trainer_state["steps"] if folder else None)
+    # Everything logged at the checkpoint's step was written before the checkpoint: keep it.
+    logger = TensorBoardLogger(run_dir, purge_step=trainer_state["steps"] + 1 if folder else None)
     monitor = TrainingMonitor(cfg, env_config, logger, checkpoint_root, trainer_state)
     try:
         start = time.perf_counter()

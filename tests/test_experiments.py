@@ -87,7 +87,7 @@ def test_a_dqn_run_writes_results_tensorboard_and_checkpoints(tmp_path: Path) ->
 def test_a_custom_agent_runs_from_config_alone(tmp_path: Path) -> None:
     cfg = compose_config([*QUICK, "agent=custom_example", "train.total_steps=2000"])
     results = run_training(cfg, tmp_path / "custom", "custom_example")
-    assert results["agent_target"] == "agents.custom_example.CategoryAffinityAgent"
+    assert results["agent_target"] == "agents.custom_example.BoughtAndFreshAgent"
     random_cfg = compose_config([*QUICK, "agent=random"])
     random_results = run_training(random_cfg, tmp_path / "random", "random")
     assert results["metrics"]["return"]["mean"] > random_results["metrics"]["return"]["mean"]
@@ -168,9 +168,10 @@ def test_a_joblib_multirun_writes_one_tensorboard_run_per_job(tmp_path: Path) ->
     assert process.returncode == 0, output
     runs = sorted(path.parent for path in tmp_path.glob("*/results.json"))
     assert len(runs) == 4, output
-    assert {run.name for run in runs} == {
-        f"agent={agent},seed={seed}" for agent in ("random", "popularity") for seed in (0, 1)
-    }
+    names = {run.name for run in runs}  # folders named by the overrides
+    for agent in ("random", "popularity"):
+        for seed in (0, 1):
+            assert any(f"agent={agent}," in name and f"seed={seed}," in name for name in names)
     for run in runs:
         assert list(run.glob("events.out.tfevents.*"))
         assert scalars(run)["eval/return"]
