@@ -72,8 +72,26 @@ class ItemFeatures(nn.Module):
             self.item.weight[n_items].zero_()
             self.category.weight[n_categories].zero_()
 
+        self._table: tuple[tuple[int, int], torch.Tensor] | None = None
+
     def forward(self, items: torch.Tensor) -> torch.Tensor:
         return self.item(items) + self.category(self.item_category[items])
+
+    def table(self) -> torch.Tensor:
+        """Vectors of every catalog item ``(M, dim)``.
+
+        Without gradients (acting, targets) the table is cached until the weights change
+        (their version counters move on every in-place update): serving one shopper on a
+        100,000-item catalog then costs a matrix-vector product, not a 100,000-row gather.
+        """
+        n_items = self.item.num_embeddings - 1
+        if torch.is_grad_enabled():
+            return self.item.weight[:n_items] + self.category(self.item_category[:n_items])
+        version = (self.item.weight._version, self.category.weight._version)
+        if self._table is None or self._table[0] != version:
+            table = self.item.weight[:n_items] + self.category(self.item_category[:n_items])
+            self._table = (version, table)
+        return self._table[1]
 
 
 class StateEncoder(nn.Module):
@@ -158,17 +176,37 @@ class CandidateFeatures(nn.Module):
         items: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``sum_f coefficients[:, f] * feature_f(s, j)`` for every item (or one per row)."""
-        category, item, cart = self.exposures(observation)
         if items is None:
-            tables = (
-                category[:, self.item_category[: self.n_items]],
-                item[:, : self.n_items],
-                cart[:, : self.n_items],
-            )
-            return sum(c[:, None] * t for c, t in zip(coefficients.T, tables, strict=True))
+            n_items = self.n_items
+            zeros = torch.zeros(len(coefficients), n_items, device=coefficients.device)
+            return self.add_catalog_scores(zeros, observation, coefficients)
+        category, item, cart = self.exposures(observation)
         rows = torch.arange(len(items), device=items.device)
         tables = (category[rows, self.item_category[items]], item[rows, items], cart[rows, items])
         return sum(c * t for c, t in zip(coefficients.T, tables, strict=True))
+
+    def add_catalog_scores(
+        self, scores: torch.Tensor, observation: ObservationTensors, coefficients: torch.Tensor
+    ) -> torch.Tensor:
+        """Add the sum to ``scores`` ``(n, M)`` in place, for every item.
+
+        Only the category term touches all M items (one gather); the repetition and cart
+        terms are scattered onto the few items they concern (padding entries add zero).
+        """
+        n = len(observation.history)
+        weight = self.recency * (observation.history_events > 0).float()
+        category = torch.zeros(n, self.n_categories + 1, device=weight.device).scatter_add_(
+            1, self.item_category[observation.history], weight * coefficients[:, :1]
+        )
+        scores.add_(category.index_select(1, self.item_category[: self.n_items]))
+        last = self.n_items - 1
+        scores.scatter_add_(1, observation.history.clamp(max=last), weight * coefficients[:, 1:2])
+        cart = observation.cart
+        earlier = torch.ones(cart.shape[1], cart.shape[1], device=cart.device).tril(-1).bool()
+        repeated = ((cart[:, :, None] == cart[:, None, :]) & earlier).any(dim=2)
+        counted = ((cart < self.n_items) & ~repeated).float()  # each carted item once
+        scores.scatter_add_(1, cart.clamp(max=last), counted * coefficients[:, 2:3])
+        return scores
 
 
 class ItemScoreHead(nn.Module):
@@ -188,11 +226,10 @@ class ItemScoreHead(nn.Module):
         self.coefficients = nn.Linear(hidden, CandidateFeatures.N_FEATURES)
         n_items = items.item.num_embeddings - 1
         self.bias = nn.Parameter(torch.zeros(n_items))
-        self.register_buffer("all_items", torch.arange(n_items))
 
     def forward(self, state: torch.Tensor, observation: ObservationTensors) -> torch.Tensor:
-        scores = self.project(state) @ self.items(self.all_items).T + self.bias
-        return scores + self.candidates.score(observation, self.coefficients(state))
+        scores = torch.addmm(self.bias, self.project(state), self.items.table().T)
+        return self.candidates.add_catalog_scores(scores, observation, self.coefficients(state))
 
     def pair_scores(
         self, state: torch.Tensor, observation: ObservationTensors, items: torch.Tensor

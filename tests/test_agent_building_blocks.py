@@ -10,6 +10,7 @@ import pytest
 import torch
 from numpy.typing import NDArray
 
+import recenv
 from agents.base import top_items, unseen_mask
 from agents.buffers import NStepWindow, ReplayBuffer
 from agents.schedules import LinearSchedule
@@ -203,3 +204,38 @@ def test_unseen_mask_hides_history_and_cart_but_not_padding() -> None:
 def test_top_items_ranks_the_best_scores_first(slate_size: int, expected: list) -> None:
     scores = np.array([[0.1, 0.9, 0.5, 0.3], [0.8, -1.0, 0.2, 0.4]])
     assert top_items(scores, slate_size).tolist() == expected
+
+
+def test_catalog_scores_match_pair_scores_with_and_without_gradients() -> None:
+    """The fast whole-catalog path (cached item table, sparse candidate terms) scores each
+    item exactly as the per-pair path does, including repeated history and cart entries."""
+    from agents.networks import ItemScoreHead, StateEncoder, to_tensors
+
+    config = recenv.make_config("small")
+    category = np.arange(config.catalog.n_items) % config.catalog.n_categories
+    torch.manual_seed(0)
+    encoder = StateEncoder(config, category, 8, 16)
+    head = ItemScoreHead(encoder.items, encoder.candidates, 16, 8)
+    env = recenv.ShoppingVectorEnv(4, config=config)
+    observation, _ = env.reset(seed=3)
+    for _ in range(6):
+        observation, *_ = env.step(np.array([1, 1, 2, 3]))
+    observation["cart"][0, :3] = [5, 5, 7]  # a repeated cart entry counts once
+    tensors = to_tensors(observation, torch.device("cpu"))
+    n_items = config.catalog.n_items
+    items = torch.arange(n_items).repeat(4)
+    rows = torch.arange(4).repeat_interleave(n_items)
+    with torch.no_grad():
+        state = encoder(tensors)
+        fast = head(state, tensors)
+        again = head(state, tensors)  # served from the cached item table
+        expanded = tensors._replace(**{k: v[rows] for k, v in tensors._asdict().items()})
+        slow = head.pair_scores(state[rows], expanded, items).reshape(4, n_items)
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(again, fast)
+    with torch.no_grad():
+        head.items.item.weight.add_(1.0)  # an in-place update invalidates the cache
+        moved = head(state, tensors)
+    assert not torch.allclose(moved, fast)
+    gradient = head(state, tensors)  # with gradients: no cache, same scores
+    torch.testing.assert_close(gradient.detach(), moved, rtol=1e-5, atol=1e-5)

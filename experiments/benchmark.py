@@ -1,0 +1,90 @@
+"""The default benchmark (the README's main job): every agent x 3 seeds, then a report.
+
+    python -m experiments.benchmark                       # default scenario, ~5 minutes on 2 cores
+    python -m experiments.benchmark --env small --seeds 0 --out outputs/quick
+
+Each (agent, seed) is one ``experiments.train`` run with a budget sized so the whole
+benchmark finishes in under 10 minutes on a 2-core CPU (``BUDGETS``; larger budgets
+give higher returns, see ``benchmarks/agents.py``). Runs go two at a time (joblib, one
+torch thread each), all on the same evaluation shoppers. The report folder then gets
+``report.md`` (mean and IQM with 95% stratified-bootstrap CIs per metric and agent,
+paired differences to DQN), ``summary.csv``, PNG plots and the TensorBoard command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from joblib import Parallel, delayed
+
+from experiments.factory import compose_config
+from experiments.report import write_report
+
+# agent preset -> overrides that size its budget for the benchmark
+BUDGETS: dict[str, list[str]] = {
+    "random": [],
+    "popularity": ["train.total_steps=100000"],
+    "kmeans": ["train.total_steps=100000"],
+    "mlp": ["train.total_steps=100000"],
+    "custom_example": ["train.total_steps=50000"],
+    "dqn": ["train.total_steps=150000", "agent.validation_interval=25000"],
+    "sb3_dqn": ["train.total_steps=30000"],
+    "sb3_ppo": ["train.total_steps=50000"],
+    "myopic_oracle": [],
+    "long_term_oracle": [],
+}
+
+
+def run_one(agent: str, seed: int, env: str, out: Path, extra: list[str]) -> str:
+    """One training run in its own folder (a worker process; torch on one thread)."""
+    import torch
+
+    from experiments.train import run_training
+
+    torch.set_num_threads(1)
+    overrides = [f"agent={agent}", f"env={env}", f"seed={seed}", "train.progress=false"]
+    cfg = compose_config([*overrides, *BUDGETS.get(agent, []), *extra])
+    folder = out / "runs" / f"agent={agent},seed={seed}"
+    start = time.perf_counter()
+    results = run_training(cfg, folder, agent)
+    return (
+        f"{agent:>17} seed {seed}: return {results['metrics']['return']['mean']:6.2f} "
+        f"({time.perf_counter() - start:5.1f} s)"
+    )
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="default", help="scenario preset (conf/env)")
+    parser.add_argument("--agents", nargs="+", default=list(BUDGETS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--out", type=Path, default=Path("outputs/benchmark"))
+    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.agents) - set(BUDGETS) - _presets())
+    if unknown:
+        raise SystemExit(f"unknown agents {unknown}; presets: {sorted(_presets())}")
+    start = time.perf_counter()
+    jobs = [(agent, seed) for seed in args.seeds for agent in args.agents]
+    for line in Parallel(n_jobs=args.jobs, return_as="generator")(
+        delayed(run_one)(agent, seed, args.env, args.out, args.overrides) for agent, seed in jobs
+    ):
+        print(line, flush=True)
+    report = write_report([args.out / "runs"], args.out, reference="dqn")
+    print(report.read_text())
+    print(f"{len(jobs)} runs in {time.perf_counter() - start:.0f} s; report: {report}")
+    return report
+
+
+def _presets() -> set[str]:
+    return {
+        path.stem
+        for path in (Path(__file__).resolve().parent.parent / "conf" / "agent").glob("*.yaml")
+    }
+
+
+if __name__ == "__main__":
+    main()
