@@ -183,7 +183,9 @@ class DQNAgent:
         item_category = build_world(self.env_config).catalog.category
         self.q_network = QNetwork(self.env_config, item_category, self.config).to(self.device)
         self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.q_network.parameters(), lr=self.config.learning_rate)
+        self.optimizer = torch.optim.Adam(
+            self.q_network.parameters(), lr=self.config.learning_rate, foreach=True
+        )
         self._online_parameters = list(self.q_network.parameters())
         self._target_parameters = list(self.target_network.parameters())
         self.rng = np.random.default_rng(seed)

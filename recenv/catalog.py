@@ -25,6 +25,8 @@ class Catalog:
     release_session: NDArray[np.int64]  # (n_items,), session from which the item is on sale
     n_categories: int
     median_price: float
+    # calibrated worlds: utility of each slate position (overrides choice.position_bias)
+    position_utility: NDArray[np.float32] | None = None
 
     @property
     def n_items(self) -> int:

@@ -275,6 +275,7 @@ class EnvConfig(_Validated):
     max_steps: int = 50  # steps before a session is truncated
     catalog_seed: int = 0  # the world (catalog, segments) is fixed by this, not by reset seeds
     expose_hidden_state: bool = False  # put taste, patience, budget ... in info["hidden"]
+    calibration: str = ""  # fitted click model (name in recenv/calibrations or a .json path)
 
     bounds: ClassVar[dict[str, Bound]] = {
         "slate_size": POSITIVE_INT,

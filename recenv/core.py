@@ -78,6 +78,10 @@ class World(NamedTuple):
 
 def build_world(config: EnvConfig) -> World:
     """Draw the catalog and the population from independent streams of ``catalog_seed``."""
+    if config.calibration:
+        from recenv.calibration import calibrated_world  # only calibrated scenarios need it
+
+        return World(*calibrated_world(config))
     catalog_seq, population_seq = np.random.SeedSequence(config.catalog_seed).spawn(2)
     catalog = build_catalog(config.catalog, np.random.default_rng(catalog_seq))
     population = build_population(config.shoppers, catalog, np.random.default_rng(population_seq))

@@ -146,7 +146,18 @@ def item_table(config: EnvConfig, catalog: Catalog) -> ItemTable:
         appeal=catalog.appeal,
         category=catalog.category,
         release_session=catalog.release_session,
-        position_utility=(-choice.position_bias * np.log1p(np.arange(config.slate_size))).astype(
-            np.float32
-        ),
+        position_utility=_position_utility(config, catalog),
     )
+
+
+def _position_utility(config: EnvConfig, catalog: Catalog) -> NDArray[np.float32]:
+    """``-position_bias * log(1 + k)``, or the calibrated per-position utilities."""
+    if catalog.position_utility is not None:
+        if len(catalog.position_utility) != config.slate_size:
+            raise ValueError(
+                f"slate_size = {config.slate_size} does not match the calibrated world's "
+                f"{len(catalog.position_utility)} positions"
+            )
+        return np.asarray(catalog.position_utility, dtype=np.float32)
+    bias = config.choice.position_bias
+    return (-bias * np.log1p(np.arange(config.slate_size))).astype(np.float32)

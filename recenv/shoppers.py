@@ -36,6 +36,8 @@ class Population(NamedTuple):
 
     segment_centres: NDArray[np.float32]  # (n_segments, embedding_dim), unit rows
     favourites: NDArray[np.int64]  # (n_segments, n_favourites): best initial items per segment
+    segment_cumulative: NDArray[np.float64]  # (n_segments,) cumulative segment shares, last 1
+    raw_tastes: bool  # True: a taste is its segment centre as is (calibrated worlds)
 
 
 def build_population(
@@ -52,7 +54,12 @@ def build_population(
     scores = centres @ catalog.embedding[initial].T * config.taste_scale + catalog.appeal[initial]
     n_favourites = min(_FAVOURITES, len(initial))
     favourites = initial[np.argsort(-scores, axis=1)[:, :n_favourites]]
-    return Population(segment_centres=centres.astype(np.float32), favourites=favourites)
+    return Population(
+        segment_centres=centres.astype(np.float32),
+        favourites=favourites,
+        segment_cumulative=np.arange(1, config.n_segments + 1) / config.n_segments,
+        raw_tastes=False,
+    )
 
 
 def draw_shoppers(rows, state, items, population, params, threads=None) -> None:
@@ -77,7 +84,11 @@ def _draw_shopper(row, state, items, population, params):
     segment_centres = population.segment_centres
     _clear_session(row, state, params)
     base = stream_base(state.key[row], state.session[row], 0, SHOPPER_DRAW)
-    segment = min(int(uniform(base, _SEGMENT) * params.n_segments), params.n_segments - 1)
+    cumulative = population.segment_cumulative
+    segment = min(
+        int(np.searchsorted(cumulative, uniform(base, _SEGMENT), side="right")),
+        len(cumulative) - 1,
+    )
     state.segment[row] = segment
     norm = 0.0
     for d in range(dim):
@@ -86,7 +97,7 @@ def _draw_shopper(row, state, items, population, params):
         )
         state.taste[row, d] = value
         norm += value * value
-    scale = params.taste_scale / max(math.sqrt(norm), 1e-12)
+    scale = 1.0 if population.raw_tastes else params.taste_scale / max(math.sqrt(norm), 1e-12)
     for d in range(dim):
         state.taste[row, d] *= scale
     state.price_sensitivity[row] = params.price_sensitivity_mean * math.exp(

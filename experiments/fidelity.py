@@ -1,0 +1,191 @@
+"""Fidelity: replay a real log through the simulator fitted on another log; compare CTRs.
+
+    python -m experiments.fidelity fit=$OBD/men replay=$OBD/women out=outputs/fidelity.json
+    python -m experiments.fidelity fit=$OBD/men replay=$OBD/men split=0.5 out=...  # halves
+
+(``OBD=../shared/data/obd/random``.)
+
+Fits the click model on log A (``fit``), builds the calibrated world, and for every row of
+log B (``replay``: the items and positions it actually showed, to the users it showed them)
+takes the simulator's click probability. Reports predicted vs observed CTR overall, per
+position and per decile of item popularity (impressions in B), each with 95% bootstrap CIs
+(rows resampled) and the relative error, as JSON; and a calibration plot (PNG, next to the
+JSON): observed CTR against predicted, in bins of predicted probability. With ``split`` the
+one folder is cut into two disjoint halves by session (fit on one, replay the other).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from experiments.calibrate import load_log, preset_for
+from recenv.calibration import fit_click_model, replay_click_probability
+from recenv.config import config_from_dict
+
+N_BOOTSTRAP = 1000
+
+
+def group_figures(
+    predicted: np.ndarray, observed: np.ndarray, rng: np.random.Generator
+) -> dict[str, float | list | None]:
+    """Predicted and observed CTR of one group with bootstrap CIs and the relative error."""
+    n = len(observed)
+    resamples = rng.integers(0, n, size=(N_BOOTSTRAP, n))
+    predicted_boot = predicted[resamples].mean(axis=1)
+    observed_boot = observed[resamples].mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        error_boot = predicted_boot / observed_boot - 1.0
+    finite = error_boot[np.isfinite(error_boot)]
+    observed_ctr = float(observed.mean())
+    return {
+        "rows": int(n),
+        "clicks": int(observed.sum()),
+        "predicted_ctr": float(predicted.mean()),
+        "predicted_ci": np.percentile(predicted_boot, [2.5, 97.5]).tolist(),
+        "observed_ctr": observed_ctr,
+        "observed_ci": np.percentile(observed_boot, [2.5, 97.5]).tolist(),
+        "relative_error": float(predicted.mean() / observed_ctr - 1.0) if observed_ctr else None,
+        "relative_error_ci": (
+            np.percentile(finite, [2.5, 97.5]).tolist() if len(finite) > N_BOOTSTRAP // 2 else None
+        ),
+    }
+
+
+def fidelity_report(fit_log, replay_log, items_match: bool, seed: int = 0) -> dict:
+    """Fit on ``fit_log``, replay ``replay_log`` through the calibrated simulator."""
+    model = fit_click_model(fit_log)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "calibration.json"
+        model.save(path)
+        preset = preset_for(model, str(path))
+        preset.pop("defaults")
+        config = config_from_dict(preset)
+        predicted = replay_click_probability(config, model, replay_log.frame, items_match)
+    frame = replay_log.frame
+    observed = frame["click"].to_numpy().astype(float)
+    rng = np.random.default_rng(seed)
+    report: dict = {
+        "fit": fit_log.name,
+        "replay": replay_log.name,
+        "items_match": items_match,
+        "click_model": {
+            "regularisation": model.regularisation,
+            "position_effects": model.position.tolist(),
+            "fit_rows": model.n_rows,
+            "fit_clicks": model.n_clicks,
+        },
+        "overall": group_figures(predicted, observed, rng),
+        "per_position": {},
+        "per_popularity_decile": {},
+    }
+    report.update({key: report["overall"][key] for key in ("predicted_ctr", "observed_ctr")})
+    report["relative_error"] = report["overall"]["relative_error"]
+    for position in sorted(frame["position"].unique()):
+        rows = (frame["position"] == position).to_numpy()
+        report["per_position"][str(int(position))] = group_figures(
+            predicted[rows], observed[rows], rng
+        )
+    impressions = frame["item"].map(frame["item"].value_counts())
+    ranks = impressions.rank(method="first", pct=True).to_numpy()
+    decile = np.minimum((ranks * 10).astype(int), 9)  # 9 = the most shown items
+    for value in range(10):
+        rows = decile == value
+        if rows.any():
+            report["per_popularity_decile"][str(value)] = group_figures(
+                predicted[rows], observed[rows], rng
+            )
+    report["calibration_bins"] = calibration_bins(predicted, observed)
+    return report
+
+
+def calibration_bins(predicted: np.ndarray, observed: np.ndarray, n_bins: int = 5) -> list[dict]:
+    """Rows in quantile bins of predicted probability: mean predicted vs observed CTR."""
+    edges = np.unique(np.quantile(predicted, np.linspace(0, 1, n_bins + 1)))
+    index = np.clip(np.searchsorted(edges, predicted, side="right") - 1, 0, len(edges) - 2)
+    bins = []
+    for value in range(len(edges) - 1):
+        rows = index == value
+        if rows.any():
+            n, clicks = int(rows.sum()), float(observed[rows].sum())
+            half_width = 1.96 * np.sqrt(max(clicks, 1.0) * (1 - clicks / n)) / n
+            bins.append(
+                {
+                    "rows": n,
+                    "predicted": float(predicted[rows].mean()),
+                    "observed": clicks / n,
+                    "observed_half_width": float(half_width),
+                }
+            )
+    return bins
+
+
+def plot_calibration(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bins = report["calibration_bins"]
+    predicted = [b["predicted"] for b in bins]
+    observed = [b["observed"] for b in bins]
+    errors = [b["observed_half_width"] for b in bins]
+    top = max([*predicted, *observed]) * 1.3
+    figure, axis = plt.subplots(figsize=(5, 5))
+    axis.plot([0, top], [0, top], color="grey", linestyle="--", label="perfect calibration")
+    axis.errorbar(predicted, observed, yerr=errors, fmt="o", capsize=3, label="bins (95% CI)")
+    axis.set_xlabel("simulator's predicted CTR")
+    axis.set_ylabel("observed CTR in the replayed log")
+    axis.set_title(f"fit {report['fit']}, replay {report['replay']}")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    arguments = dict(arg.split("=", 1) for arg in (sys.argv[1:] if argv is None else argv))
+    allowed = {"fit", "replay", "out", "split", "seed", "format"}
+    if set(arguments) - allowed or not {"fit", "replay"} <= set(arguments):
+        raise SystemExit(
+            "usage: python -m experiments.fidelity fit=DIR replay=DIR out=FILE.json [split=0.5]"
+        )
+    log_format = arguments.get("format", "obd")
+    seed = int(arguments.get("seed", 0))
+    fit_log = load_log(arguments["fit"], log_format)
+    same_folder = Path(arguments["fit"]).resolve() == Path(arguments["replay"]).resolve()
+    if "split" in arguments or same_folder:
+        if not same_folder:
+            raise SystemExit("split= cuts one log in two: give the same folder to fit and replay")
+        fit_log, replay_log = fit_log.split(float(arguments.get("split", 0.5)), seed)
+        items_match = True
+    else:
+        replay_log = load_log(arguments["replay"], log_format)
+        items_match = fit_log.items.equals(replay_log.items)
+    report = fidelity_report(fit_log, replay_log, items_match, seed)
+    out = Path(arguments.get("out", "outputs/fidelity.json"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    plot_calibration(report, out.with_suffix(".png"))
+    overall = report["overall"]
+    print(
+        f"fit {report['fit']} -> replay {report['replay']}: predicted CTR "
+        f"{overall['predicted_ctr']:.4f}, observed {overall['observed_ctr']:.4f} "
+        f"{[round(v, 4) for v in overall['observed_ci']]}, relative error "
+        f"{overall['relative_error']:+.1%}"
+    )
+    for position, figures in report["per_position"].items():
+        print(
+            f"  position {position}: predicted {figures['predicted_ctr']:.4f}, "
+            f"observed {figures['observed_ctr']:.4f}"
+        )
+    print(f"wrote {out} and {out.with_suffix('.png')}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
