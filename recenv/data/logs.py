@@ -124,7 +124,9 @@ def validate_impressions(
             continue
         if on_error == "raise":
             row = broken.to_numpy().nonzero()[0][0]
-            value = "" if column == "(all)" else f" = {frame[column].iloc[row]!r}"
+            cell = None if column == "(all)" else frame[column].iloc[row]
+            cell = cell.item() if isinstance(cell, np.generic) else cell
+            value = "" if column == "(all)" else f" = {cell!r}"
             raise LogValidationError(
                 f"{source}: row {row}, column {column!r}{value} {rule}"
                 f" ({count} row(s) in all; pass on_error='skip' to drop and count them)"
