@@ -30,8 +30,8 @@ BUDGETS: dict[str, list[str]] = {
     "mlp": ["train.total_steps=100000"],
     "custom_example": ["train.total_steps=50000"],
     "dqn": ["train.total_steps=150000", "agent.validation_interval=25000"],
-    "sb3_dqn": ["train.total_steps=30000"],
-    "sb3_ppo": ["train.total_steps=50000"],
+    "sb3_dqn": ["train.total_steps=15000"],
+    "sb3_ppo": ["train.total_steps=30000"],
     "myopic_oracle": [],
     "long_term_oracle": [],
 }
