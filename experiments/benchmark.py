@@ -1,6 +1,6 @@
 """The default benchmark (the README's main job): every agent x 3 seeds, then a report.
 
-    python -m experiments.benchmark                       # default scenario, ~5 minutes on 2 cores
+    python -m experiments.benchmark                       # default scenario, ~7 minutes on 2 cores
     python -m experiments.benchmark --env small --seeds 0 --out outputs/quick
 
 Each (agent, seed) is one ``experiments.train`` run with a budget sized so the whole
@@ -31,7 +31,7 @@ BUDGETS: dict[str, list[str]] = {
     "custom_example": ["train.total_steps=50000"],
     "dqn": ["train.total_steps=150000", "agent.validation_interval=25000"],
     "sb3_dqn": ["train.total_steps=15000"],
-    "sb3_ppo": ["train.total_steps=30000"],
+    "sb3_ppo": ["train.total_steps=20000"],
     "myopic_oracle": [],
     "long_term_oracle": [],
 }
