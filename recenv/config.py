@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "conf" / "env"
 
@@ -51,9 +54,12 @@ class _Validated:
             value = getattr(self, spec.name)
             expected = spec.type if isinstance(spec.type, str) else spec.type.__name__
             if expected in ("int", "float"):
-                _check_number(section, spec.name, value, expected)
-                if expected == "float":
-                    object.__setattr__(self, spec.name, float(value))
+                bound = self.bounds.get(spec.name)
+                _check_number(section, spec.name, value, expected, bound)
+                # numpy scalars are welcome; store plain Python numbers
+                object.__setattr__(
+                    self, spec.name, float(value) if expected == "float" else int(value)
+                )
             elif expected == "bool" and not isinstance(value, bool):
                 raise ValueError(f"{section}.{spec.name}: expected true/false, got {value!r}")
             elif expected == "str" and not isinstance(value, str):
@@ -72,13 +78,16 @@ class _Validated:
                 )
 
 
-def _check_number(section: str, name: str, value: Any, expected: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+def _check_number(
+    section: str, name: str, value: Any, expected: str, bound: Bound | None = None
+) -> None:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise ValueError(f"{section}.{name}: expected a number ({expected}), got {value!r}")
-    if expected == "int" and not isinstance(value, int):
+    if expected == "int" and not isinstance(value, numbers.Integral):
         raise ValueError(f"{section}.{name}: expected an integer, got {value!r}")
     if not math.isfinite(value):
-        raise ValueError(f"{section}.{name} = {value!r} must be finite")
+        allowed = (bound or Bound()).describe()
+        raise ValueError(f"{section}.{name} = {value!r} must be finite; allowed: {allowed}")
 
 
 @dataclass(frozen=True)
