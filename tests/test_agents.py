@@ -379,3 +379,17 @@ def test_oracle_checkpoint_loads_without_being_given_the_env_config(
 def test_oracle_rejects_a_misspelt_hyperparameter() -> None:
     with pytest.raises((ValueError, TypeError), match="patience_vlaue"):
         LongTermOracle(CFG, patience_vlaue=5.0)
+
+
+def test_dqn_trains_and_acts_on_cuda_when_present() -> None:
+    """``device: auto`` picks CUDA; on a CPU-only machine this test is skipped."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    config = recenv.make_config("small")
+    agent = DQNAgent(config, seed=0, device="auto", learning_starts=200, batch_size=32)
+    assert agent.device.type == "cuda"
+    agent.learn(recenv.ShoppingVectorEnv(16, config=config), 1000)
+    observation, _ = recenv.ShoppingVectorEnv(4, config=config).reset(seed=0)
+    assert agent.act(observation, deterministic=True).shape == (4,)

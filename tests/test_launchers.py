@@ -81,3 +81,34 @@ def test_a_ray_multirun_on_a_local_ray_instance(tmp_path: Path) -> None:
     assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
     results = [json.loads(path.read_text()) for path in tmp_path.glob("*/results.json")]
     assert sorted(result["agent"] for result in results) == ["popularity", "random"]
+
+
+def test_a_two_trial_optuna_search_reports_its_best_parameters(tmp_path: Path) -> None:
+    if not installed("hydra_plugins.hydra_optuna_sweeper"):
+        pytest.skip("hydra-optuna-sweeper is not installed (the optuna extra)")
+    process = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.train",
+            "-m",
+            "agent=dqn",
+            "env=small",
+            "hydra/sweeper=dqn_optuna",
+            "hydra.sweeper.n_trials=2",
+            "hydra.sweeper.n_jobs=1",
+            "train.total_steps=1000",
+            "train.n_envs=16",
+            "train.progress=false",
+            "eval.n_shoppers=32",
+            f"hydra.sweep.dir={tmp_path}",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
+    best = OmegaConf.load(tmp_path / "optimization_results.yaml")
+    assert "agent.learning_rate" in best.best_params and best.best_value is not None
