@@ -165,6 +165,12 @@ class QNetwork(nn.Module):
     def forward(self, observation: ObservationTensors) -> torch.Tensor:
         return self.head(self.encoder(observation), observation)  # (n, n_items)
 
+    def item_scores(self, observation: ObservationTensors, items: torch.Tensor) -> torch.Tensor:
+        """``Q(s_r, items_r)`` per row, without scoring the whole catalog (dot head)."""
+        if isinstance(self.head, ItemScoreHead):
+            return self.head.pair_scores(self.encoder(observation), observation, items)
+        return self(observation).gather(1, items[:, None])[:, 0]
+
 
 class DQNAgent:
     """Deep Q-learning over item scores, collecting from many shoppers per step."""
@@ -327,28 +333,19 @@ class DQNAgent:
             self.best_weights = copy.deepcopy(self.q_network.state_dict())
 
     def _update(self, batch) -> float:
-        """One gradient step on the Huber loss to the (Double) DQN target."""
+        """One gradient step on the Huber loss to the (Double) DQN target.
+
+        Only ``Q(s, a)`` of the taken items needs gradients, so it is scored pairwise; the
+        whole catalog is scored once, without a graph, for the argmax over next states.
+        """
         config = self.config
-        batch_size = len(batch.action)
-        if config.double_dqn:  # one online pass over s and s' together
-            both = ObservationTensors(
-                *(
-                    torch.cat(pair)
-                    for pair in zip(batch.observation, batch.next_observation, strict=True)
-                )
-            )
-            online = self.q_network(both)
-            q_all, next_online = online[:batch_size], online[batch_size:].detach()
-        else:
-            q_all = self.q_network(batch.observation)
-        q_taken = q_all.gather(1, batch.action[:, None])[:, 0]
+        q_taken = self.q_network.item_scores(batch.observation, batch.action)
         with torch.no_grad():
-            next_target = self.target_network(batch.next_observation)
             if config.double_dqn:
-                best = next_online.argmax(dim=1, keepdim=True)
-                next_value = next_target.gather(1, best)[:, 0]
+                best = self.q_network(batch.next_observation).argmax(dim=1)
+                next_value = self.target_network.item_scores(batch.next_observation, best)
             else:
-                next_value = next_target.max(dim=1).values
+                next_value = self.target_network(batch.next_observation).max(dim=1).values
             td_target = batch.reward + batch.discount * next_value
         loss = nn.functional.smooth_l1_loss(q_taken, td_target)
         self.optimizer.zero_grad(set_to_none=True)
