@@ -204,8 +204,8 @@ class DQNAgent:
     # -- acting -----------------------------------------------------------------------------
     @torch.no_grad()
     def q_values(self, observation: Mapping[str, NDArray]) -> NDArray[np.float32]:
-        """Q-values ``(n, n_items)`` of a batched observation."""
-        return self.q_network(to_tensors(observation, self.device)).cpu().numpy()
+        """Q-values ``(n, n_items)`` of a batched observation (a fresh array)."""
+        return self.q_network(to_tensors(observation, self.device)).cpu().numpy().copy()
 
     def act(
         self,
@@ -214,7 +214,8 @@ class DQNAgent:
         info: Mapping[str, Any] | None = None,
     ) -> NDArray[np.int64]:
         """Greedy items (or slates) by Q; with probability epsilon a random one instead."""
-        scores = self.q_values(observation)
+        with torch.no_grad():  # scores may share the network's serving buffer: used at once
+            scores = self.q_network(to_tensors(observation, self.device)).cpu().numpy()
         if not deterministic and self.epsilon > 0:
             explore = self.rng.random(len(scores)) < self.epsilon
             scores[explore] = self.rng.random((int(explore.sum()), scores.shape[1]))

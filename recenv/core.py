@@ -29,7 +29,7 @@ from recenv.config import EnvConfig
 from recenv.dynamics import decay_fatigue, drift_taste, patience_change
 from recenv.funnel import cart_probability, checkout_probability, step_reward
 from recenv.params import ItemTable, ModelParams, item_table, model_params
-from recenv.shoppers import Population, build_population, draw_shoppers
+from recenv.shoppers import Population, _draw_shopper, build_population, draw_shoppers
 from recenv.state import (
     CART_ITEMS,
     CART_VALUE,
@@ -133,6 +133,18 @@ class Simulator:
         self._threads.run(_step_rows, self.n_shoppers, (*args, outcome))
         return outcome
 
+    def step_or_restart(self, slates: NDArray[np.int64], restart: NDArray[np.bool_]) -> StepOutcome:
+        """One pass: rows in ``restart`` begin their next session (blank outcome), the others
+        step. The same result as ``step`` then ``next_sessions`` on those rows, in one
+        (threaded) kernel call instead of two, without stepping rows that are discarded."""
+        outcome = _new_outcome(self.n_shoppers)
+        args = (slates, restart, self.state, self.items, self.world.population, self.params)
+        if self._threads.enabled:
+            self._threads.run(_step_or_restart_rows, self.n_shoppers, (*args, outcome))
+        else:
+            _step_or_restart_rows(0, self.n_shoppers, *args, outcome)
+        return outcome
+
     def observe(self) -> dict[str, NDArray]:
         """Batched observation (fresh copies): what an agent may see, never hidden traits."""
         state = self.state
@@ -206,6 +218,29 @@ def _step_rows(start, stop, slates, state, items, params, outcome):
     reward, terminated, truncated, clicked, clicked_item = outcome[:5]
     carted, purchased, revenue, items_bought = outcome[5:]
     for n in range(start, stop):
+        (
+            reward[n],
+            terminated[n],
+            truncated[n],
+            clicked[n],
+            clicked_item[n],
+            carted[n],
+            purchased[n],
+            revenue[n],
+            items_bought[n],
+        ) = _step_shopper(n, slates, state, items, params)
+
+
+@njit(cache=True, nogil=True)
+def _step_or_restart_rows(start, stop, slates, restart, state, items, population, params, outcome):
+    """``_step_rows``, except that rows in ``restart`` start their next session instead."""
+    reward, terminated, truncated, clicked, clicked_item = outcome[:5]
+    carted, purchased, revenue, items_bought = outcome[5:]
+    for n in range(start, stop):
+        if restart[n]:
+            state.session[n] = state.session[n] + np.uint64(1)
+            _draw_shopper(n, state, items, population, params)
+            continue
         (
             reward[n],
             terminated[n],

@@ -111,16 +111,16 @@ class ShoppingVectorEnv(VectorEnv):
         self, actions: Any
     ) -> tuple[dict[str, NDArray], NDArray, NDArray, NDArray, dict[str, Any]]:
         slates = recenv_spaces.validate_slates(actions, self.num_envs, self.config, batched=True)
-        outcome = self.simulator.step(slates)
         final: dict[str, Any] = {}
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             # Slots that ended last step start their next session instead of stepping.
-            restarting = np.flatnonzero(self._needs_reset)
-            if len(restarting):
-                self.simulator.next_sessions(restarting)
-                outcome.blank(restarting)
+            if self._needs_reset.any():
+                outcome = self.simulator.step_or_restart(slates, self._needs_reset)
+            else:
+                outcome = self.simulator.step(slates)
             self._needs_reset = outcome.terminated | outcome.truncated
             return self.simulator.observe(), *outcome[:3], self._info(outcome)
+        outcome = self.simulator.step(slates)
         ended = outcome.terminated | outcome.truncated
         if ended.any():
             ended_rows = np.flatnonzero(ended)

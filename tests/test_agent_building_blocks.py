@@ -227,15 +227,15 @@ def test_catalog_scores_match_pair_scores_with_and_without_gradients() -> None:
     rows = torch.arange(4).repeat_interleave(n_items)
     with torch.no_grad():
         state = encoder(tensors)
-        fast = head(state, tensors)
-        again = head(state, tensors)  # served from the cached item table
+        fast = head(state, tensors).clone()  # small batches reuse an output buffer
+        again = head(state, tensors).clone()  # served from the cached item table
         expanded = tensors._replace(**{k: v[rows] for k, v in tensors._asdict().items()})
         slow = head.pair_scores(state[rows], expanded, items).reshape(4, n_items)
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(again, fast)
     with torch.no_grad():
         head.items.item.weight.add_(1.0)  # an in-place update invalidates the cache
-        moved = head(state, tensors)
+        moved = head(state, tensors).clone()
     assert not torch.allclose(moved, fast)
     gradient = head(state, tensors)  # with gradients: no cache, same scores
     torch.testing.assert_close(gradient.detach(), moved, rtol=1e-5, atol=1e-5)
