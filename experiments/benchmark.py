@@ -1,6 +1,6 @@
 """The default benchmark (the README's main job): every agent x 3 seeds, then a report.
 
-    python -m experiments.benchmark                       # default scenario, ~7 minutes on 2 cores
+    python -m experiments.benchmark                       # default scenario, ~6 minutes on 2 cores
     python -m experiments.benchmark --env small --seeds 0 --out outputs/quick
 
 Each (agent, seed) is one ``experiments.train`` run with a budget sized so the whole
@@ -55,7 +55,8 @@ def run_one(agent: str, seed: int, env: str, out: Path, extra: list[str]) -> str
     )
 
 
-def main(argv: list[str] | None = None) -> Path:
+def run(argv: list[str] | None = None) -> Path:
+    """Run the benchmark and write the report; returns the path of ``report.md``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="default", help="scenario preset (conf/env)")
     parser.add_argument("--agents", nargs="+", default=list(BUDGETS))
@@ -77,6 +78,11 @@ def main(argv: list[str] | None = None) -> Path:
     print(report.read_text())
     print(f"{len(jobs)} runs in {time.perf_counter() - start:.0f} s; report: {report}")
     return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point (``recenv-benchmark``)."""
+    run(argv)
 
 
 def _presets() -> set[str]:

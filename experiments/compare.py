@@ -16,7 +16,8 @@ from pathlib import Path
 from experiments.report import write_report
 
 
-def main(argv: list[str] | None = None) -> Path:
+def run(argv: list[str] | None = None) -> Path:
+    """Build the report; returns the path of ``report.md``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run or sweep folders")
     parser.add_argument("--out", type=Path, default=Path("outputs/report"))
@@ -26,6 +27,11 @@ def main(argv: list[str] | None = None) -> Path:
     print(report.read_text())
     print(f"report written to {report}")
     return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point (``recenv-compare``)."""
+    run(argv)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiments.benchmark import main as benchmark
-from experiments.compare import main as compare
+from experiments.benchmark import run as benchmark
+from experiments.compare import run as compare
 from experiments.report import find_runs, interquartile_mean, stratified_interval
 
 TINY = [
