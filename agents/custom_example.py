@@ -32,7 +32,7 @@ from agents.base import (
     top_items,
     unseen_mask,
 )
-from agents.logs import collect_logs, uniform_policy
+from agents.logs import collect_random_logs
 from recenv.config import EnvConfig, config_from_dict
 from recenv.core import build_world
 from recenv.env import resolve_config
@@ -89,10 +89,8 @@ class BoughtAndFreshAgent:
         callback: Callback | None = None,
     ) -> BoughtAndFreshAgent:
         """Estimate every item's purchase rate from ``total_steps`` logged random impressions."""
-        n_items, slate_size = self.env_config.catalog.n_items, self.env_config.slate_size
-        logs = collect_logs(
-            env, total_steps, uniform_policy(n_items, slate_size, self.seed), self.seed
-        )
+        n_items = self.env_config.catalog.n_items
+        logs = collect_random_logs(env, self.env_config, total_steps, self.seed)
         shown = np.bincount(logs.item, minlength=n_items)
         bought = np.bincount(logs.item[logs.purchased], minlength=n_items)
         self.purchase_rate = (bought + 0.02) / (shown + 1.0)  # smoothed towards 2%

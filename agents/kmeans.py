@@ -30,7 +30,7 @@ from agents.base import (
     top_items,
     unseen_mask,
 )
-from agents.logs import InteractionLog, collect_logs, uniform_policy
+from agents.logs import InteractionLog, collect_random_logs
 from recenv.config import EnvConfig, config_from_dict
 from recenv.core import build_world
 from recenv.env import resolve_config
@@ -114,12 +114,7 @@ class KMeansAgent:
     ) -> KMeansAgent:
         """Log random recommendations, cluster the shoppers, score items per cluster."""
         config, logger = self.env_config, logger or NullLogger()
-        logs = collect_logs(
-            env,
-            total_steps,
-            uniform_policy(config.catalog.n_items, config.slate_size, self.seed),
-            self.seed,
-        )
+        logs = collect_random_logs(env, self.env_config, total_steps, self.seed)
         features = self.shopper_features(logs.observation)
         rng = np.random.default_rng(self.seed)
         fit_rows = rng.permutation(len(features))[:MAX_FIT_ROWS]

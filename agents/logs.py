@@ -119,3 +119,9 @@ def collect_logs(env, total_steps: int, policy: Policy, seed: int) -> Interactio
         purchased=bought,
         session=np.concatenate(rows["session"]),
     )
+
+
+def collect_random_logs(env, env_config, total_steps: int, seed: int) -> InteractionLog:
+    """Logs of uniform-random recommendations: the training data of the offline agents."""
+    n_items, slate_size = env_config.catalog.n_items, env_config.slate_size
+    return collect_logs(env, total_steps, uniform_policy(n_items, slate_size, seed), seed)

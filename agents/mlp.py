@@ -35,7 +35,7 @@ from agents.base import (
     top_items,
     write_json_atomically,
 )
-from agents.logs import InteractionLog, collect_logs, uniform_policy
+from agents.logs import InteractionLog, collect_random_logs
 from agents.networks import (
     ItemScoreHead,
     StateEncoder,
@@ -161,12 +161,7 @@ class MLPAgent:
     ) -> MLPAgent:
         """Log ``total_steps`` random shopper-steps, fit with early stopping, report metrics."""
         config, logger = self.config, logger or NullLogger()
-        logs = collect_logs(
-            env,
-            total_steps,
-            uniform_policy(self.env_config.catalog.n_items, self.env_config.slate_size, self.seed),
-            self.seed,
-        )
+        logs = collect_random_logs(env, self.env_config, total_steps, self.seed)
         train, validation = logs.split_by_session(config.validation_share, self.seed)
         optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
         rng = np.random.default_rng(self.seed)

@@ -25,7 +25,7 @@ from agents.base import (
     top_items,
     unseen_mask,
 )
-from agents.logs import collect_logs, uniform_policy
+from agents.logs import collect_random_logs
 from recenv.config import EnvConfig, config_from_dict
 from recenv.env import resolve_config
 
@@ -71,12 +71,7 @@ class PopularityAgent:
     ) -> PopularityAgent:
         """Log ``total_steps`` shopper-steps of random recommendations and count responses."""
         config = self.env_config
-        logs = collect_logs(
-            env,
-            total_steps,
-            uniform_policy(config.catalog.n_items, config.slate_size, self.seed),
-            self.seed,
-        )
+        logs = collect_random_logs(env, self.env_config, total_steps, self.seed)
         clicks = np.bincount(logs.item[logs.clicked], minlength=config.catalog.n_items)
         purchases = np.bincount(logs.item[logs.purchased], minlength=config.catalog.n_items)
         self.scores = clicks + self.purchase_weight * purchases
