@@ -23,7 +23,7 @@ import numpy as np
 from experiments.calibrate import load_log
 from experiments.factory import build_agent, compose_config, env_config_from, training_env
 from recenv.calibration import fit_click_model
-from recenv.data.synthetic import _first_step
+from recenv.data.synthetic import first_step
 from recenv.ope import off_policy_estimates
 
 
@@ -49,7 +49,7 @@ def evaluate_off_policy(cfg, log, n_shoppers: int = 20_000, seed: int = 0) -> di
     agent = build_agent(cfg, env_config)
     if cfg.train.total_steps > 0:
         agent.learn(training_env(cfg, env_config), int(cfg.train.total_steps))
-    slates, clicked, _ = _first_step(env_config, n_shoppers, seed + 7, agent_policy(agent))
+    slates, clicked, _ = first_step(env_config, n_shoppers, seed + 7, agent_policy(agent))
     slates = slates.reshape(n_shoppers, -1)
     n_items, n_positions = log.n_items, log.n_positions
     marginals = np.zeros((n_positions, n_items))

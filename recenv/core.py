@@ -102,6 +102,7 @@ class Simulator:
         self.items: ItemTable = item_table(config, self.catalog)
         self.params: ModelParams = model_params(config, self.catalog)
         self._threads = ThreadSplitter(n_shoppers, PARALLEL_FROM)
+        self._no_restart = np.zeros(n_shoppers, dtype=np.bool_)
 
     def seed(self, seed: int) -> None:
         """Key slot i with the stream of a single simulator seeded ``seed + i``; session 0."""
@@ -124,25 +125,21 @@ class Simulator:
         self.state.session[rows] += np.uint64(1)
         self.start_sessions(rows)
 
-    def step(self, slates: NDArray[np.int64]) -> StepOutcome:
-        """Advance every shopper by one recommendation; ``slates`` is ``(n, slate_size)``."""
-        args = (slates, self.state, self.items, self.params)
+    def step(
+        self, slates: NDArray[np.int64], restart: NDArray[np.bool_] | None = None
+    ) -> StepOutcome:
+        """Advance every shopper by one recommendation; ``slates`` is ``(n, slate_size)``.
+
+        Rows in ``restart`` begin their next session instead (blank outcome): the same result
+        as stepping them and then calling ``next_sessions``, in one (threaded) kernel pass.
+        """
+        if restart is None:
+            restart = self._no_restart
+        args = (slates, restart, self.state, self.items, self.world.population, self.params)
         if not self._threads.enabled:
             return _step_all(*args)
         outcome = _new_outcome(self.n_shoppers)
         self._threads.run(_step_rows, self.n_shoppers, (*args, outcome))
-        return outcome
-
-    def step_or_restart(self, slates: NDArray[np.int64], restart: NDArray[np.bool_]) -> StepOutcome:
-        """One pass: rows in ``restart`` begin their next session (blank outcome), the others
-        step. The same result as ``step`` then ``next_sessions`` on those rows, in one
-        (threaded) kernel call instead of two, without stepping rows that are discarded."""
-        outcome = _new_outcome(self.n_shoppers)
-        args = (slates, restart, self.state, self.items, self.world.population, self.params)
-        if self._threads.enabled:
-            self._threads.run(_step_or_restart_rows, self.n_shoppers, (*args, outcome))
-        else:
-            _step_or_restart_rows(0, self.n_shoppers, *args, outcome)
         return outcome
 
     def observe(self) -> dict[str, NDArray]:
@@ -205,35 +202,17 @@ def _new_outcome(n_shoppers):
 
 
 @njit(cache=True, nogil=True)
-def _step_all(slates, state, items, params):
+def _step_all(slates, restart, state, items, population, params):
     """One step of every shopper, allocating the outcome arrays."""
     outcome = _new_outcome(slates.shape[0])
-    _step_rows(0, slates.shape[0], slates, state, items, params, outcome)
+    _step_rows(0, slates.shape[0], slates, restart, state, items, population, params, outcome)
     return outcome
 
 
 @njit(cache=True, nogil=True)
-def _step_rows(start, stop, slates, state, items, params, outcome):
-    """One step of shoppers ``start..stop-1``; releases the GIL so threads split the batch."""
-    reward, terminated, truncated, clicked, clicked_item = outcome[:5]
-    carted, purchased, revenue, items_bought = outcome[5:]
-    for n in range(start, stop):
-        (
-            reward[n],
-            terminated[n],
-            truncated[n],
-            clicked[n],
-            clicked_item[n],
-            carted[n],
-            purchased[n],
-            revenue[n],
-            items_bought[n],
-        ) = _step_shopper(n, slates, state, items, params)
-
-
-@njit(cache=True, nogil=True)
-def _step_or_restart_rows(start, stop, slates, restart, state, items, population, params, outcome):
-    """``_step_rows``, except that rows in ``restart`` start their next session instead."""
+def _step_rows(start, stop, slates, restart, state, items, population, params, outcome):
+    """One step of shoppers ``start..stop-1`` (rows in ``restart`` start their next session
+    instead); releases the GIL so threads split the batch."""
     reward, terminated, truncated, clicked, clicked_item = outcome[:5]
     carted, purchased, revenue, items_bought = outcome[5:]
     for n in range(start, stop):

@@ -114,10 +114,7 @@ class ShoppingVectorEnv(VectorEnv):
         final: dict[str, Any] = {}
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             # Slots that ended last step start their next session instead of stepping.
-            if self._needs_reset.any():
-                outcome = self.simulator.step_or_restart(slates, self._needs_reset)
-            else:
-                outcome = self.simulator.step(slates)
+            outcome = self.simulator.step(slates, self._needs_reset)
             self._needs_reset = outcome.terminated | outcome.truncated
             return self.simulator.observe(), *outcome[:3], self._info(outcome)
         outcome = self.simulator.step(slates)

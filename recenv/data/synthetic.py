@@ -34,7 +34,8 @@ def uniform_slates(n_items: int, slate_size: int) -> SlatePolicy:
     return act
 
 
-def _first_step(config: EnvConfig, n: int, seed: int, policy: SlatePolicy):
+def first_step(config: EnvConfig, n: int, seed: int, policy: SlatePolicy):
+    """Slates ``(n, K)``, clicks per slate position and segments of ``n`` first steps."""
     config = resolve_config(config, None, {"expose_hidden_state": True})
     env = ShoppingVectorEnv(n, config=config)
     observation, info = env.reset(seed=seed)
@@ -56,7 +57,7 @@ def simulate_log(
     config = resolve_config(config, None, {})
     n_items = config.catalog.n_items
     policy = policy or uniform_slates(n_items, config.slate_size)
-    slates, clicked, segment = _first_step(config, n_impressions, seed, policy)
+    slates, clicked, segment = first_step(config, n_impressions, seed, policy)
     n_positions = slates.shape[1]
     frame = pd.DataFrame(
         {
@@ -77,5 +78,5 @@ def first_step_ctr(
     config: EnvConfig, policy: SlatePolicy, n_impressions: int = 100_000, seed: int = 10_001
 ) -> float:
     """The policy's CTR per shown item on first steps, measured by running it."""
-    _, clicked, _ = _first_step(resolve_config(config, None, {}), n_impressions, seed, policy)
+    _, clicked, _ = first_step(resolve_config(config, None, {}), n_impressions, seed, policy)
     return float(clicked.mean())
