@@ -6,6 +6,8 @@
 Writes ``recenv/calibrations/<name>.json`` (the fitted model) and ``conf/env/<name>.yaml``
 (sizes from the fit: items, categories, one segment per user profile, slate positions),
 after which ``env=<name>`` works everywhere (``experiments.train``, ``make_config``).
+``out=DIR`` writes both into DIR instead (the preset then names its JSON by path), for
+trying a calibration without touching the shipped scenarios.
 """
 
 from __future__ import annotations
@@ -49,28 +51,57 @@ def preset_for(model: ClickModel, name: str) -> dict:
     }
 
 
-def write_scenario(model: ClickModel, name: str) -> tuple[Path, Path]:
-    calibration = CALIBRATION_DIR / f"{name}.json"
+def write_scenario(
+    model: ClickModel, name: str, out_dir: str | Path | None = None
+) -> tuple[Path, Path]:
+    """Write the calibration JSON and the env preset; return their paths.
+
+    By default they go where ``env=<name>`` finds them (``recenv/calibrations``,
+    ``conf/env``); with ``out_dir`` both go there and the preset names its JSON by path.
+    """
+    if out_dir is None:
+        calibration_dir, preset_dir = CALIBRATION_DIR, PRESET_DIR
+    else:
+        calibration_dir = preset_dir = Path(out_dir).resolve()
+    calibration, preset = calibration_dir / f"{name}.json", preset_dir / f"{name}.yaml"
+    reference = name if out_dir is None else str(calibration)
     model.save(calibration)
-    preset = PRESET_DIR / f"{name}.yaml"
     header = (
         f"# Calibrated on {model.source} ({model.n_rows} rows, {model.n_clicks} clicks) by\n"
         f"# `python -m experiments.calibrate`: the click model is in {calibration.name};\n"
         "# sessions' long-term dynamics (fatigue, patience) keep the default scenario's values:\n"
         "# single logged impressions cannot identify them. Reward = clicks.\n"
     )
-    preset.write_text(header + yaml.safe_dump(preset_for(model, name), sort_keys=False))
+    preset.write_text(header + yaml.safe_dump(preset_for(model, reference), sort_keys=False))
     return calibration, preset
+
+
+def calibrate(
+    data: str | Path,
+    name: str | None = None,
+    log_format: str = "obd",
+    out_dir: str | Path | None = None,
+) -> tuple[ClickModel, Path, Path]:
+    """Fit the click model on the log at ``data`` and write its scenario (``write_scenario``)."""
+    log = load_log(str(data), log_format)
+    model = fit_click_model(log)
+    calibration, preset = write_scenario(model, name or log.name, out_dir)
+    return model, calibration, preset
 
 
 def main(argv: list[str] | None = None) -> None:
     arguments = dict(arg.split("=", 1) for arg in (sys.argv[1:] if argv is None else argv))
-    unknown = set(arguments) - {"data", "name", "format"}
+    unknown = set(arguments) - {"data", "name", "format", "out"}
     if unknown or "data" not in arguments:
-        raise SystemExit("usage: python -m experiments.calibrate data=PATH name=NAME [format=obd]")
-    log = load_log(arguments["data"], arguments.get("format", "obd"))
-    model = fit_click_model(log)
-    calibration, preset = write_scenario(model, arguments.get("name", log.name))
+        raise SystemExit(
+            "usage: python -m experiments.calibrate data=PATH name=NAME [format=obd] [out=DIR]"
+        )
+    model, calibration, preset = calibrate(
+        arguments["data"],
+        arguments.get("name"),
+        arguments.get("format", "obd"),
+        arguments.get("out"),
+    )
     print(f"fitted on {model.n_rows} rows ({model.n_clicks} clicks), C = {model.regularisation}")
     print(f"position effects {model.position.round(3).tolist()}")
     print(f"wrote {calibration} and {preset}")

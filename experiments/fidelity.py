@@ -8,8 +8,9 @@
 Fits the click model on log A (``fit``), builds the calibrated world, and for every row of
 log B (``replay``: the items and positions it actually showed, to the users it showed them)
 takes the simulator's click probability. Reports predicted vs observed CTR overall, per
-position and per decile of item popularity (impressions in B), each with 95% bootstrap CIs
-(rows resampled) and the relative error, as JSON; and a calibration plot (PNG, next to the
+position and per decile of item popularity (impressions in B), each a ratio of sums over
+rows with a 95% bootstrap CI (rows resampled, ``recenv.stats.bootstrap``) and the relative
+error, as JSON; and a calibration plot (PNG, next to the
 JSON): observed CTR against predicted, in bins of predicted probability. With ``split`` the
 one folder is cut into two disjoint halves by session (fit on one, replay the other).
 """
@@ -26,32 +27,45 @@ import numpy as np
 from experiments.calibrate import load_log, preset_for
 from recenv.calibration import fit_click_model, replay_click_probability
 from recenv.config import config_from_dict
+from recenv.stats import bootstrap
 
 N_BOOTSTRAP = 1000
 
 
 def group_figures(
-    predicted: np.ndarray, observed: np.ndarray, rng: np.random.Generator
+    predicted: np.ndarray, observed: np.ndarray, seed: int | np.random.SeedSequence
 ) -> dict[str, float | list | None]:
-    """Predicted and observed CTR of one group with bootstrap CIs and the relative error."""
+    """Predicted and observed CTR of one group of rows, the relative error, and 95% CIs.
+
+    Each row is one impression, so a CTR is a sum over rows / rows. The three bootstraps
+    share one seed, hence the same resampled rows (a paired comparison). The relative
+    error's interval is that of ``observed / predicted`` mapped through ``1 / r - 1``
+    (percentiles follow a monotone map): finite resamples only, no division by zero;
+    without clicks, or with so few that a resample often has none, it has no upper bound
+    and is reported as ``None``.
+    """
     n = len(observed)
-    resamples = rng.integers(0, n, size=(N_BOOTSTRAP, n))
-    predicted_boot = predicted[resamples].mean(axis=1)
-    observed_boot = observed[resamples].mean(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        error_boot = predicted_boot / observed_boot - 1.0
-    finite = error_boot[np.isfinite(error_boot)]
-    observed_ctr = float(observed.mean())
+
+    def ctr(values: np.ndarray):
+        return lambda index: values[index].sum(axis=-1) / n
+
+    def observed_over_predicted(index: np.ndarray) -> np.ndarray:
+        return observed[index].sum(axis=-1) / predicted[index].sum(axis=-1)
+
+    predicted_ctr = bootstrap(ctr(predicted), n, seed, N_BOOTSTRAP)
+    observed_ctr = bootstrap(ctr(observed), n, seed, N_BOOTSTRAP)
+    ratio = bootstrap(observed_over_predicted, n, seed, N_BOOTSTRAP)
+    has_clicks = observed_ctr.mean > 0
     return {
         "rows": int(n),
         "clicks": int(observed.sum()),
-        "predicted_ctr": float(predicted.mean()),
-        "predicted_ci": np.percentile(predicted_boot, [2.5, 97.5]).tolist(),
-        "observed_ctr": observed_ctr,
-        "observed_ci": np.percentile(observed_boot, [2.5, 97.5]).tolist(),
-        "relative_error": float(predicted.mean() / observed_ctr - 1.0) if observed_ctr else None,
+        "predicted_ctr": predicted_ctr.mean,
+        "predicted_ci": [predicted_ctr.ci_low, predicted_ctr.ci_high],
+        "observed_ctr": observed_ctr.mean,
+        "observed_ci": [observed_ctr.ci_low, observed_ctr.ci_high],
+        "relative_error": predicted_ctr.mean / observed_ctr.mean - 1.0 if has_clicks else None,
         "relative_error_ci": (
-            np.percentile(finite, [2.5, 97.5]).tolist() if len(finite) > N_BOOTSTRAP // 2 else None
+            [1.0 / ratio.ci_high - 1.0, 1.0 / ratio.ci_low - 1.0] if ratio.ci_low > 0 else None
         ),
     }
 
@@ -68,7 +82,7 @@ def fidelity_report(fit_log, replay_log, items_match: bool, seed: int = 0) -> di
         predicted = replay_click_probability(config, model, replay_log.frame, items_match)
     frame = replay_log.frame
     observed = frame["click"].to_numpy().astype(float)
-    rng = np.random.default_rng(seed)
+    groups = np.random.SeedSequence(seed)  # each group's bootstrap gets the next child seed
     report: dict = {
         "fit": fit_log.name,
         "replay": replay_log.name,
@@ -79,7 +93,7 @@ def fidelity_report(fit_log, replay_log, items_match: bool, seed: int = 0) -> di
             "fit_rows": model.n_rows,
             "fit_clicks": model.n_clicks,
         },
-        "overall": group_figures(predicted, observed, rng),
+        "overall": group_figures(predicted, observed, groups.spawn(1)[0]),
         "per_position": {},
         "per_popularity_decile": {},
     }
@@ -88,7 +102,7 @@ def fidelity_report(fit_log, replay_log, items_match: bool, seed: int = 0) -> di
     for position in sorted(frame["position"].unique()):
         rows = (frame["position"] == position).to_numpy()
         report["per_position"][str(int(position))] = group_figures(
-            predicted[rows], observed[rows], rng
+            predicted[rows], observed[rows], groups.spawn(1)[0]
         )
     impressions = frame["item"].map(frame["item"].value_counts())
     ranks = impressions.rank(method="first", pct=True).to_numpy()
@@ -97,7 +111,7 @@ def fidelity_report(fit_log, replay_log, items_match: bool, seed: int = 0) -> di
         rows = decile == value
         if rows.any():
             report["per_popularity_decile"][str(value)] = group_figures(
-                predicted[rows], observed[rows], rng
+                predicted[rows], observed[rows], groups.spawn(1)[0]
             )
     report["calibration_bins"] = calibration_bins(predicted, observed)
     return report

@@ -14,27 +14,36 @@ it shows, per (impression, position) — the CTR it would get:
 
 This is the independent-position (position-wise) form, standard for slate logs whose
 slates cannot be regrouped (the Open Bandit Dataset's samples). CIs are percentile
-bootstraps over rows (the reward model is not refitted inside the bootstrap).
+bootstraps over rows from ``recenv.stats.bootstrap``, the same resamples for every
+estimator (the reward model is not refitted inside the bootstrap).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+
+from recenv.stats import Estimate, bootstrap
 
 ESTIMATORS = ("ips", "snips", "dm", "dr")
 
 
 @dataclass(frozen=True)
 class OffPolicyEstimate:
+    """An estimated policy value (CTR per shown item) with its 95% bootstrap CI."""
+
     value: float
     ci_low: float
     ci_high: float
 
     def as_dict(self) -> dict[str, float]:
         return {"value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high}
+
+    def contains(self, value: float) -> bool:
+        return self.ci_low <= value <= self.ci_high
 
 
 def _check(
@@ -69,34 +78,32 @@ def off_policy_estimates(
     _check(reward, item, propensity, target, q)
     rows = np.arange(len(reward))
     weight = target[rows, item] / propensity
-    per_row = {"ips": weight * reward, "weight": weight}
+    weighted_click = weight * reward
+    per_row = {"ips": weighted_click}  # the estimators that are means of a per-row term
     if q is not None:
-        per_row["dm"] = (target * q).sum(axis=1)
-        per_row["dr"] = per_row["dm"] + weight * (reward - q[rows, item])
+        direct = (target * q).sum(axis=1)
+        per_row["dm"] = direct
+        per_row["dr"] = direct + weight * (reward - q[rows, item])
 
-    def values(index: NDArray) -> dict[str, NDArray]:
-        taken = {key: value[index] for key, value in per_row.items()}
-        out = {
-            "ips": taken["ips"].mean(axis=-1),
-            "snips": taken["ips"].sum(axis=-1) / np.maximum(taken["weight"].sum(axis=-1), 1e-12),
-        }
-        if q is not None:
-            out["dm"] = taken["dm"].mean(axis=-1)
-            out["dr"] = taken["dr"].mean(axis=-1)
-        return out
+    def snips(index: NDArray) -> NDArray:
+        return weighted_click[index].sum(axis=-1) / np.maximum(weight[index].sum(axis=-1), 1e-12)
 
-    point = values(rows)
-    rng = np.random.default_rng(seed)
-    boots: dict[str, list[NDArray]] = {name: [] for name in point}
-    for start in range(0, n_bootstrap, 100):  # chunks bound the memory of the resamples
-        chunk = rng.integers(0, len(reward), size=(min(100, n_bootstrap - start), len(reward)))
-        for name, value in values(chunk).items():
-            boots[name].append(value)
-    estimates = {}
-    for name, value in point.items():
-        low, high = np.percentile(np.concatenate(boots[name]), [2.5, 97.5])
-        estimates[name] = OffPolicyEstimate(float(value), float(low), float(high))
-    return estimates
+    statistics = {name: _row_mean(values) for name, values in per_row.items()}
+    statistics["snips"] = snips
+    # One seed for all: every estimator sees the same resampled rows.
+    return {
+        name: _from_estimate(bootstrap(statistics[name], len(reward), seed, n_bootstrap))
+        for name in ESTIMATORS
+        if name in statistics
+    }
+
+
+def _row_mean(values: NDArray) -> Callable[[NDArray], NDArray]:
+    return lambda index: values[index].mean(axis=-1)
+
+
+def _from_estimate(estimate: Estimate) -> OffPolicyEstimate:
+    return OffPolicyEstimate(estimate.mean, estimate.ci_low, estimate.ci_high)
 
 
 def epsilon_greedy_slate_target(

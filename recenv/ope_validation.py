@@ -92,9 +92,7 @@ def validate(
                 seed=replicate,
             )
             for estimator, estimate in estimates.items():
-                records[name][estimator].append(
-                    (estimate.value, estimate.ci_low <= truth[name] <= estimate.ci_high)
-                )
+                records[name][estimator].append((estimate.value, estimate.contains(truth[name])))
     summary: dict = {"truth": truth, "replicates": replicates, "impressions": n_impressions}
     for name, per_estimator in records.items():
         summary[name] = {}
