@@ -1,48 +1,90 @@
-"""Simulator throughput against a bare numpy ceiling kernel, measured in one run.
+"""Simulator throughput against a bare numpy ceiling kernel, thread scaling, and peak memory.
 
-    python benchmarks/env_throughput.py --json results/env_throughput.json
+    python benchmarks/env_throughput.py --json benchmarks/results/env_throughput.json
+    python benchmarks/env_throughput.py --quick          # smoke run, about a minute
 
-Reports single-env steps/s through ``gymnasium.make``, vector-env shopper-steps/s at
-N = 1, 64, 4096, 65536 on ``default`` and ``large``, the same figures for a kernel that
-does only the multinomial-logit choice (gather slate embeddings, score, no-click option,
-softmax, sample, push into a history ring buffer) -- the ceiling -- with the ratio, and
-the peak memory of N = 65,536 shoppers on ``large`` (measured in a fresh subprocess).
+Every comparison is timed in alternated rounds (A, B, A, B, ...; ``benchmarks/timing.py``)
+on objects built once, after a warm-up step, and reported as median and range of the rounds,
+never the best one. The ceiling kernel does only the multinomial-logit choice (gather slate
+embeddings, score, no-click option, softmax, sample, push into a history ring buffer): the
+least work a batched MNL simulator can do per shopper-step.
+
+JSON written by ``--json`` (rates in steps/s or shopper-steps/s; a *summary* is
+``{"median", "min", "max", "values"}`` over the rounds; a *ratio* is ``{"of_medians", "min",
+"max", "per_round"}``, where min/max range over the per-round ratios A_i / B_i)::
+
+    machine       CPU model, core counts, python/numpy/numba/torch/gymnasium versions,
+                  git commit, date, command line
+    settings      repeats, step_budget (shopper-steps per timed call), sizes, quick
+    peak_memory   preset, n_shoppers, steps, baseline_mb (RSS of a freshly spawned child after
+                  its imports), peak_mb (its VmHWM after building the env and stepping it),
+                  increase_mb (peak - baseline), baseline_hwm_mb, hwm_reset, method
+    single_env    gymnasium.make("recenv/Shopping-v0", preset="default") alternated with the
+                  ceiling at N = 1: env_steps_per_s, ceiling_steps_per_s (summaries),
+                  ratio_to_ceiling (ratio), steps
+    vector        {preset: {N: env_shopper_steps_per_s, ceiling_shopper_steps_per_s,
+                  ratio_to_ceiling, steps}}
+    threads       {preset: {N: threads_1, threads_2 (summaries of shopper-steps/s),
+                  speedup_2_over_1 (ratio), steps}}, or {"skipped": reason}
+
+Threads: ``recenv/threads.py`` splits a step over as many threads as the process may use
+CPUs (``os.sched_getaffinity``), from ``recenv.core.PARALLEL_FROM`` shoppers on. The
+1-thread env is built while this process is pinned to one CPU, the 2-thread env on two; both
+then run unpinned, alternated.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import resource
-import subprocess
+import functools
+import os
 import sys
-import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from numpy.typing import NDArray
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import recenv
+from benchmarks.timing import (
+    alternate,
+    rate,
+    ratio_summary,
+    spawned_peak_memory,
+    summary,
+    write_results,
+)
+from recenv.core import World
 
 SIZES = (1, 64, 4096, 65536)
-REPEATS = 3
 PRESETS = ("default", "large")
+THREAD_SIZES = (4096, 65536)
+REPEATS = 3
+STEP_BUDGET = 2_000_000  # shopper-steps per timed call
+SINGLE_ENV_STEPS = 50_000
+MEMORY_SHOPPERS = 65536
+MEMORY_STEPS = 20
 
 
 class CeilingKernel:
     """The least work a batched MNL recommender simulator can do per shopper-step."""
 
-    def __init__(self, embeddings: np.ndarray, n_shoppers: int, history_length: int) -> None:
+    def __init__(self, embeddings: NDArray[np.float32], n_shoppers: int, history: int) -> None:
         rng = np.random.default_rng(0)
         self.embeddings = embeddings
         self.taste = rng.standard_normal((n_shoppers, embeddings.shape[1])).astype(np.float32)
-        self.history = np.zeros((n_shoppers, history_length), dtype=np.int64)
+        self.history = np.zeros((n_shoppers, history), dtype=np.int64)
         self.position = 0
         self.rows = np.arange(n_shoppers)
         self.rng = rng
 
-    def step(self, slates: np.ndarray) -> np.ndarray:
+    def step(self, slates: NDArray[np.int64]) -> NDArray[np.int64]:
+        """One choice per shopper among ``slates`` ``(n, K)`` or none (-1)."""
         shown = self.embeddings.take(slates, axis=0)  # (n, K, d)
         scores = np.matmul(shown, self.taste[:, :, None])[..., 0]
         top = np.maximum(scores.max(axis=1), 0.0)  # the no-click option has utility 0
@@ -50,124 +92,235 @@ class CeilingKernel:
         cumulative = np.cumsum(weights, axis=1)
         total = cumulative[:, -1] + np.exp(-top)
         choice = np.count_nonzero(cumulative < (self.rng.random(len(top)) * total)[:, None], 1)
+        slate_size = slates.shape[1]
         clicked_item = np.where(
-            choice < slates.shape[1], slates[self.rows, np.minimum(choice, slates.shape[1] - 1)], -1
+            choice < slate_size, slates[self.rows, np.minimum(choice, slate_size - 1)], -1
         )
         self.history[:, self.position] = clicked_item
         self.position = (self.position + 1) % self.history.shape[1]
         return clicked_item
 
 
-def _random_slates(rng: np.random.Generator, n_items: int, n: int, slate_size: int, steps: int):
-    if slate_size == 1:
-        return rng.integers(0, n_items, size=(steps, n))
-    # distinct items per slate: offsets from a random start never collide
+def random_slates(
+    rng: np.random.Generator, n_items: int, n: int, slate_size: int, steps: int
+) -> NDArray[np.int64]:
+    """``(steps, n, slate_size)`` slates of distinct items (consecutive ids from a random start)."""
     start = rng.integers(0, n_items, size=(steps, n, 1))
     return (start + np.arange(slate_size)) % n_items
 
 
-def _steps_for(n: int) -> int:
-    return max(20, min(4000, 2_000_000 // n))
+def steps_for(n: int, budget: int) -> int:
+    """Steps per timed call: about ``budget`` shopper-steps, at least 20, at most 4,000."""
+    return max(20, min(4000, budget // n))
 
 
-def time_vector_env(preset: str, n: int) -> float:
-    env = recenv.ShoppingVectorEnv(n, preset=preset)
+@functools.cache
+def _world(preset: str) -> World:
+    return recenv.build_world(recenv.make_config(preset))
+
+
+@contextmanager
+def _cpus(count: int) -> Iterator[None]:
+    """Pin this thread to ``count`` of its CPUs for the block (the env reads it when built)."""
+    allowed = os.sched_getaffinity(0)
+    if count > len(allowed):
+        raise ValueError(f"threads = {count} exceeds the {len(allowed)} CPUs this process may use")
+    os.sched_setaffinity(0, sorted(allowed)[:count])
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
+def vector_env_measure(
+    preset: str, n: int, steps: int, threads: int | None = None
+) -> Callable[[], float]:
+    """Build a vector env of ``n`` shoppers once; each call of the result times ``steps``."""
+    if threads is None:
+        env = recenv.ShoppingVectorEnv(n, preset=preset)
+    else:
+        with _cpus(threads):
+            env = recenv.ShoppingVectorEnv(n, preset=preset)
+        used = getattr(getattr(env.simulator, "_threads", None), "n_threads", threads)
+        if used != threads:
+            raise RuntimeError(f"asked for {threads} threads, the env splits over {used}")
     env.reset(seed=0)
-    steps = _steps_for(n)
-    actions = _random_slates(
-        np.random.default_rng(1), env.config.catalog.n_items, n, env.config.slate_size, steps
-    )
-    env.step(actions[0])  # warm-up
-    start = time.perf_counter()
-    for action in actions:
-        env.step(action)
-    return steps * n / (time.perf_counter() - start)
-
-
-def time_kernel(preset: str, n: int) -> float:
-    config = recenv.make_config(preset)
-    world = recenv.build_world(config)
-    kernel = CeilingKernel(world.catalog.embedding, n, config.history_length)
-    steps = _steps_for(n)
-    slates = _random_slates(
+    config = env.config
+    actions = random_slates(
         np.random.default_rng(1), config.catalog.n_items, n, config.slate_size, steps
     )
-    if slates.ndim == 2:
-        slates = slates[..., None]
-    kernel.step(slates[0])
-    start = time.perf_counter()
-    for slate in slates:
-        kernel.step(slate)
-    return steps * n / (time.perf_counter() - start)
-
-
-def time_single_env(n_steps: int = 50_000) -> float:
-    env = gym.make("recenv/Shopping-v0")
-    env.reset(seed=0)
-    actions = np.random.default_rng(1).integers(0, env.action_space.n, n_steps).tolist()
+    if config.slate_size == 1:
+        actions = actions[..., 0]
     env.step(actions[0])  # warm-up: compiled kernels load (or compile) on first use
-    start = time.perf_counter()
-    for action in actions:
-        _, _, terminated, truncated, _ = env.step(action)
-        if terminated or truncated:
-            env.reset()
-    return n_steps / (time.perf_counter() - start)
+
+    def work() -> int:
+        for action in actions:
+            env.step(action)
+        return steps * n
+
+    return lambda: rate(work)
 
 
-def peak_memory_mb(preset: str = "large", n: int = 65536, steps: int = 20) -> float:
-    """Peak RSS of a fresh process that builds and steps N shoppers on ``preset``."""
-    code = (
-        "import resource, numpy as np, recenv\n"
-        f"env = recenv.ShoppingVectorEnv({n}, preset={preset!r}); env.reset(seed=0)\n"
-        "rng = np.random.default_rng(0)\n"
-        f"for _ in range({steps}):\n"
-        f"    env.step(rng.integers(0, env.config.catalog.n_items, {n}))\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+def ceiling_measure(preset: str, n: int, steps: int) -> Callable[[], float]:
+    """Build the ceiling kernel for ``n`` shoppers once; each call times ``steps``."""
+    config = recenv.make_config(preset)
+    kernel = CeilingKernel(_world(preset).catalog.embedding, n, config.history_length)
+    slates = random_slates(
+        np.random.default_rng(1), config.catalog.n_items, n, config.slate_size, steps
     )
-    output = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    kernel.step(slates[0])
+
+    def work() -> int:
+        for slate in slates:
+            kernel.step(slate)
+        return steps * n
+
+    return lambda: rate(work)
+
+
+def single_env_measure(steps: int) -> Callable[[], float]:
+    """``gymnasium.make`` env on ``default``, uniform-random pre-drawn actions, resets counted."""
+    env = gym.make("recenv/Shopping-v0", preset="default")
+    env.reset(seed=0)
+    actions = np.random.default_rng(1).integers(0, env.action_space.n, steps).tolist()
+    env.step(actions[0])
+
+    def work() -> int:
+        for action in actions:
+            _, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                env.reset()
+        return steps
+
+    return lambda: rate(work)
+
+
+def step_shoppers(preset: str, n: int, steps: int) -> None:
+    """Build ``n`` shoppers on ``preset`` and step them: the peak-memory child's work."""
+    env = recenv.ShoppingVectorEnv(n, preset=preset)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        env.step(rng.integers(0, env.config.catalog.n_items, n))
+
+
+def compare(
+    first: tuple[str, Callable[[], float]],
+    second: tuple[str, Callable[[], float]],
+    ratio_name: str,
+    repeats: int,
+) -> dict[str, Any]:
+    """Alternate two measures; summaries of both and the ratio first / second."""
+    samples = alternate(dict([first, second]), repeats)
+    a, b = samples[first[0]], samples[second[0]]
+    return {first[0]: summary(a), second[0]: summary(b), ratio_name: ratio_summary(a, b)}
+
+
+def measure_memory(n: int, steps: int) -> dict[str, Any]:
+    report = spawned_peak_memory(step_shoppers, "large", n, steps)
+    print(
+        f"memory, N={n} on large: baseline {report['baseline_mb']:.0f} MB, "
+        f"peak {report['peak_mb']:.0f} MB, increase {report['increase_mb']:.0f} MB",
+        flush=True,
     )
-    return float(output.stdout.strip().splitlines()[-1])
+    method = "VmHWM of a multiprocessing spawn child"
+    return {"preset": "large", "n_shoppers": n, "steps": steps, "method": method, **report}
+
+
+def measure_single_env(steps: int, repeats: int) -> dict[str, Any]:
+    result = compare(
+        ("env_steps_per_s", single_env_measure(steps)),
+        ("ceiling_steps_per_s", ceiling_measure("default", 1, steps)),
+        "ratio_to_ceiling",
+        repeats,
+    )
+    print(
+        f"single env (gymnasium.make): {result['env_steps_per_s']['median']:,.0f} steps/s "
+        f"(range {result['env_steps_per_s']['min']:,.0f}-{result['env_steps_per_s']['max']:,.0f})",
+        flush=True,
+    )
+    return {**result, "steps": steps}
+
+
+def measure_vector(sizes: list[int], budget: int, repeats: int) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for preset in PRESETS:
+        results[preset] = {}
+        for n in sizes:
+            steps = steps_for(n, budget)
+            result = compare(
+                ("env_shopper_steps_per_s", vector_env_measure(preset, n, steps)),
+                ("ceiling_shopper_steps_per_s", ceiling_measure(preset, n, steps)),
+                "ratio_to_ceiling",
+                repeats,
+            )
+            results[preset][str(n)] = {**result, "steps": steps}
+            ratio = result["ratio_to_ceiling"]
+            print(
+                f"{preset:8s} N={n:6d}: env {result['env_shopper_steps_per_s']['median']:13,.0f}"
+                f"  ceiling {result['ceiling_shopper_steps_per_s']['median']:13,.0f}  ratio "
+                f"{ratio['of_medians']:.2f} ({ratio['min']:.2f}-{ratio['max']:.2f})",
+                flush=True,
+            )
+    return results
+
+
+def measure_threads(sizes: list[int], budget: int, repeats: int) -> dict[str, Any]:
+    usable = len(os.sched_getaffinity(0))
+    if usable < 2:
+        return {"skipped": f"only {usable} CPU usable by this process"}
+    results: dict[str, Any] = {}
+    for preset in PRESETS:
+        results[preset] = {}
+        for n in sizes:
+            steps = steps_for(n, budget)
+            result = compare(
+                ("threads_2", vector_env_measure(preset, n, steps, threads=2)),
+                ("threads_1", vector_env_measure(preset, n, steps, threads=1)),
+                "speedup_2_over_1",
+                repeats,
+            )
+            results[preset][str(n)] = {**result, "steps": steps}
+            speedup = result["speedup_2_over_1"]
+            print(
+                f"{preset:8s} N={n:6d}: 1 thread {result['threads_1']['median']:13,.0f}  "
+                f"2 threads {result['threads_2']['median']:13,.0f}  speedup "
+                f"{speedup['of_medians']:.2f} ({speedup['min']:.2f}-{speedup['max']:.2f})",
+                flush=True,
+            )
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="where to write the figures")
-    parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
+    parser.add_argument("--quick", action="store_true", help="smoke run: few sizes, short runs")
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="alternated rounds (>= 3)")
+    parser.add_argument("--sizes", type=int, nargs="+", help="vector env sizes N")
     args = parser.parse_args()
+    budget, single_steps = STEP_BUDGET, SINGLE_ENV_STEPS
+    sizes, thread_sizes = list(SIZES), list(THREAD_SIZES)
+    if args.quick:
+        budget, single_steps, sizes, thread_sizes = 100_000, 5_000, [1, 4096], [4096]
+    sizes = args.sizes or sizes
 
-    results: dict = {
-        "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
-        "single_env_steps_per_s": time_single_env(),
-        "vector_shopper_steps_per_s": {},
-        "ceiling_shopper_steps_per_s": {},
-        "ratio_to_ceiling": {},
+    # memory first: the spawned child is independent of this process, but is then also
+    # measured on a quiet machine before this process's threads start
+    results: dict[str, Any] = {
+        "settings": {
+            "repeats": args.repeats,
+            "step_budget": budget,
+            "sizes": sizes,
+            "thread_sizes": thread_sizes,
+            "quick": args.quick,
+        },
+        "peak_memory": measure_memory(MEMORY_SHOPPERS, MEMORY_STEPS),
+        "single_env": measure_single_env(single_steps, args.repeats),
+        "vector": measure_vector(sizes, budget, args.repeats),
+        "threads": measure_threads(thread_sizes, budget, args.repeats),
     }
-    print(f"single env (gymnasium.make): {results['single_env_steps_per_s']:,.0f} steps/s")
-    for preset in PRESETS:
-        for key in (
-            "vector_shopper_steps_per_s",
-            "ceiling_shopper_steps_per_s",
-            "ratio_to_ceiling",
-        ):
-            results[key][preset] = {}
-        for n in args.sizes:
-            # best of 3 alternating repeats: the machine is noisy, both sides get the same
-            ours = max(time_vector_env(preset, n) for _ in range(REPEATS))
-            ceiling = max(time_kernel(preset, n) for _ in range(REPEATS))
-            results["vector_shopper_steps_per_s"][preset][str(n)] = ours
-            results["ceiling_shopper_steps_per_s"][preset][str(n)] = ceiling
-            results["ratio_to_ceiling"][preset][str(n)] = ours / ceiling
-            print(
-                f"{preset:8s} N={n:6d}: env {ours:13,.0f}  ceiling {ceiling:13,.0f}  "
-                f"ratio {ours / ceiling:.2f}"
-            )
-    results["peak_rss_mb"] = peak_memory_mb()
-    results["peak_rss_mb_this_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS, N=65536 on large: {results['peak_rss_mb']:.0f} MB")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2))
+        write_results(args.json, results)
 
 
 if __name__ == "__main__":
