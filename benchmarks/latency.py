@@ -12,7 +12,6 @@ worker would.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from agents.dqn import DQNAgent
 from agents.kmeans import KMeansAgent
 from agents.mlp import MLPAgent
 from agents.popularity import PopularityAgent
+from benchmarks.timing import write_results
 from recenv import ShoppingVectorEnv, make_config
 
 AGENTS = {
@@ -80,8 +80,7 @@ def main() -> None:
     if "dqn" in figures["agents"]:
         figures.update(figures["agents"]["dqn"])
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=2))
+        write_results(args.json, figures)
 
 
 if __name__ == "__main__":

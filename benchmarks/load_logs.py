@@ -6,7 +6,6 @@ python benchmarks/load_logs.py --json benchmarks/results/load_logs.json
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -17,6 +16,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.timing import write_results
 from recenv.data import load_event_log
 
 
@@ -53,8 +53,7 @@ def main() -> None:
             figures[f"{suffix[1:]}_seconds"] = seconds
             print(f"{suffix[1:]:>8}: {args.rows:,} rows loaded and validated in {seconds:.2f} s")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=2))
+        write_results(args.json, figures)
 
 
 if __name__ == "__main__":
