@@ -32,7 +32,7 @@ from agents.base import (
     top_items,
     unseen_mask,
 )
-from agents.logs import collect_random_logs
+from agents.logs import InteractionLog, learn_from_random_logs
 from recenv.config import EnvConfig, config_from_dict
 from recenv.core import build_world
 from recenv.env import resolve_config
@@ -49,12 +49,15 @@ class BoughtAndFreshAgent:
         seed: int = 0,
         device: str = "auto",
         fatigue_penalty: float = 1.0,
+        refit_interval: int = 0,
         **unknown: Any,
     ) -> None:
-        reject_unknown("bought_and_fresh", unknown, ["fatigue_penalty"])
+        reject_unknown("bought_and_fresh", unknown, ["fatigue_penalty", "refit_interval"])
         check_positive("bought_and_fresh", "fatigue_penalty", fatigue_penalty, allow_zero=True)
+        check_positive("bought_and_fresh", "refit_interval", refit_interval, allow_zero=True)
         self.env_config = resolve_config(env_config, None, {})
         self.seed, self.fatigue_penalty = seed, float(fatigue_penalty)
+        self.refit_interval, self.steps_done = int(refit_interval), 0
         self.item_category = build_world(self.env_config).catalog.category
         self.purchase_rate = np.zeros(self.env_config.catalog.n_items)
 
@@ -89,23 +92,26 @@ class BoughtAndFreshAgent:
         callback: Callback | None = None,
     ) -> BoughtAndFreshAgent:
         """Estimate every item's purchase rate from ``total_steps`` logged random impressions."""
+        logs = learn_from_random_logs(
+            self, env, total_steps, self.refit_interval, self.fit, callback
+        )
+        if logger is not None:
+            logger.record("train/logged_impressions", len(logs), self.steps_done)
+        return self
+
+    def fit(self, logs: InteractionLog) -> None:
+        """Each item's purchase rate in the logs, smoothed towards 2%."""
         n_items = self.env_config.catalog.n_items
-        logs = collect_random_logs(env, self.env_config, total_steps, self.seed)
         shown = np.bincount(logs.item, minlength=n_items)
         bought = np.bincount(logs.item[logs.purchased], minlength=n_items)
-        self.purchase_rate = (bought + 0.02) / (shown + 1.0)  # smoothed towards 2%
-        if logger is not None:
-            logger.record("train/logged_impressions", len(logs), total_steps)
-        if callback is not None:
-            callback(self)
-        return self
+        self.purchase_rate = (bought + 0.02) / (shown + 1.0)
 
     def save(self, path: str | Path) -> None:
         save_agent_files(
             path,
             KIND,
             self.env_config,
-            {"fatigue_penalty": self.fatigue_penalty},
+            {"fatigue_penalty": self.fatigue_penalty, "refit_interval": self.refit_interval},
             arrays={"purchase_rate": self.purchase_rate},
             extra={"seed": self.seed},
         )

@@ -14,10 +14,11 @@ Reads top to bottom: hyperparameters, the Q-network, acting (epsilon-greedy), le
 * Exploration: epsilon decays linearly from ``exploration_initial`` to
   ``exploration_final`` over ``exploration_fraction`` of the budget; ``deterministic``
   acting is greedy.
-* Model selection: with ``validation_interval > 0`` the greedy policy is scored every so
-  many steps on held-out validation shoppers (their own seed, never the test seed) and the
-  best weights are kept, as SB3's ``EvalCallback`` keeps its best model: Q-learning on this
-  simulator peaks and then oscillates, and the last iterate is a noisy pick.
+* Model selection (``agents.selection``, the protocol every learning agent shares): with
+  ``validation_interval > 0`` the greedy policy is scored every so many steps on held-out
+  validation shoppers and the best weights are kept: Q-learning on this simulator peaks
+  and then oscillates, and the last iterate is a noisy pick. The shopper-steps spent are
+  reported in ``shopper_steps_used``.
 
 For slates, items are ranked by Q and the slate's first item is the learned action.
 """
@@ -48,7 +49,6 @@ from agents.base import (
     write_json_atomically,
 )
 from agents.buffers import NStepWindow, ReplayBuffer
-from agents.evaluation import run_sessions
 from agents.networks import (
     ItemScoreHead,
     LinearScoreHead,
@@ -59,6 +59,7 @@ from agents.networks import (
     to_tensors,
 )
 from agents.schedules import LinearSchedule
+from agents.selection import ModelSelection
 from recenv.config import EnvConfig, config_from_dict
 from recenv.core import build_world
 from recenv.env import resolve_config
@@ -93,7 +94,7 @@ class DQNConfig:
     log_interval: int = 10_000  # shopper-steps between log records
     validation_interval: int = 20_000  # shopper-steps between validation runs; 0 turns them off
     validation_shoppers: int = 256  # held-out shoppers per validation run
-    validation_seed: int = 1_000_003  # their seed: keep it apart from the test seeds
+    validation_seed: int = 0  # seed of the validation split (disjoint from train and eval)
 
     def __post_init__(self) -> None:
         owner = "dqn"
@@ -198,8 +199,10 @@ class DQNAgent:
         self.epsilon = self.config.exploration_final
         self.steps_done, self.updates_done = 0, 0
         self.buffer: ReplayBuffer | None = None
-        self.best_validation_return = -float("inf")
-        self.best_weights = copy.deepcopy(self.q_network.state_dict())
+        self.selection = ModelSelection(
+            self.env_config, self.config.validation_shoppers, self.config.validation_seed
+        )
+        self.selection.best_state = copy.deepcopy(self.q_network.state_dict())
 
     # -- acting -----------------------------------------------------------------------------
     @torch.no_grad()
@@ -256,7 +259,11 @@ class DQNAgent:
         schedule = LinearSchedule(
             config.exploration_initial, config.exploration_final, config.exploration_fraction
         )
-        observation, _ = env.reset(seed=self.seed + self.steps_done)
+        # A continued run meets fresh shoppers of its own seed: no slot has reached session
+        # ``steps_done`` yet (a session lasts at least one step).
+        observation, _ = env.reset(
+            seed=self.seed, options={"session_index": self.steps_done} if self.steps_done else None
+        )
         n_shoppers = env.num_envs
         restarting = np.zeros(n_shoppers, dtype=bool)
         session_return = np.zeros(n_shoppers)
@@ -318,20 +325,17 @@ class DQNAgent:
         self.epsilon = config.exploration_final
         if config.validation_interval and self.steps_done >= end:
             self._validate(logger)
-            self.q_network.load_state_dict(self.best_weights)
+            self.q_network.load_state_dict(self.selection.best_state)
         return self
+
+    @property
+    def shopper_steps_used(self) -> dict[str, int]:
+        """Shopper-steps spent outside the training env: model selection."""
+        return {"selection": self.selection.shopper_steps}
 
     def _validate(self, logger: Logger) -> None:
         """Score the greedy policy on the validation shoppers; remember the best weights."""
-        config = self.config
-        returns = run_sessions(
-            self, self.env_config, config.validation_shoppers, config.validation_seed
-        )["return"]
-        score = float(returns.mean())
-        logger.record("train/validation_return", score, self.steps_done)
-        if score > self.best_validation_return:
-            self.best_validation_return = score
-            self.best_weights = copy.deepcopy(self.q_network.state_dict())
+        self.selection.consider(self, self.q_network.state_dict, self.steps_done, logger)
 
     def _update(self, batch) -> float:
         """One gradient step on the Huber loss to the (Double) DQN target.
@@ -378,7 +382,7 @@ class DQNAgent:
                 "q_network": self.q_network.state_dict(),
                 "target_network": self.target_network.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
-                "best_weights": self.best_weights,
+                "best_weights": self.selection.best_state,
             },
             temporary,
         )
@@ -393,7 +397,7 @@ class DQNAgent:
                 "epsilon": self.epsilon,
                 "steps_done": self.steps_done,
                 "updates_done": self.updates_done,
-                "best_validation_return": self.best_validation_return,
+                "selection": self.selection.counters(),
                 "rng_state": self.rng.bit_generator.state,
             },
         )
@@ -440,12 +444,12 @@ class DQNAgent:
             agent.q_network.load_state_dict(state["q_network"])
             agent.target_network.load_state_dict(state["target_network"])
             agent.optimizer.load_state_dict(state["optimizer"])
-            agent.best_weights = state.get("best_weights", agent.best_weights)
+            agent.selection.best_state = state.get("best_weights", agent.selection.best_state)
         except (KeyError, RuntimeError) as error:
             raise ValueError(f"checkpoint {path} does not match this agent: {error}") from error
         agent.epsilon = meta["epsilon"]
         agent.steps_done, agent.updates_done = meta["steps_done"], meta["updates_done"]
-        agent.best_validation_return = meta.get("best_validation_return", -float("inf"))
+        agent.selection.restore_counters(meta.get("selection", {}))
         if "rng_state" in meta:
             agent.rng.bit_generator.state = meta["rng_state"]
         return agent

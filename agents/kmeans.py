@@ -30,7 +30,7 @@ from agents.base import (
     top_items,
     unseen_mask,
 )
-from agents.logs import InteractionLog, collect_random_logs
+from agents.logs import InteractionLog, learn_from_random_logs
 from recenv.config import EnvConfig, config_from_dict
 from recenv.core import build_world
 from recenv.env import resolve_config
@@ -60,14 +60,17 @@ class KMeansAgent:
         device: str = "auto",
         n_clusters: int = 8,
         smoothing: float = 5.0,
+        refit_interval: int = 0,
         **unknown: Any,
     ) -> None:
-        reject_unknown("kmeans", unknown, ["n_clusters", "smoothing"])
+        reject_unknown("kmeans", unknown, ["n_clusters", "smoothing", "refit_interval"])
+        check_positive("kmeans", "refit_interval", refit_interval, allow_zero=True)
         if n_clusters < 1:
             raise ValueError(f"kmeans.n_clusters = {n_clusters} is out of range; allowed: >= 1")
         check_positive("kmeans", "smoothing", smoothing, allow_zero=True)
         self.env_config = resolve_config(env_config, None, {})
         self.seed, self.n_clusters, self.smoothing = seed, int(n_clusters), float(smoothing)
+        self.refit_interval, self.steps_done = int(refit_interval), 0
         catalog = build_world(self.env_config).catalog
         self.item_category, self.price = catalog.category, catalog.price
         self.centres = np.zeros((self.n_clusters, catalog.n_categories + 1))
@@ -113,8 +116,15 @@ class KMeansAgent:
         callback: Callback | None = None,
     ) -> KMeansAgent:
         """Log random recommendations, cluster the shoppers, score items per cluster."""
-        config, logger = self.env_config, logger or NullLogger()
-        logs = collect_random_logs(env, self.env_config, total_steps, self.seed)
+        logger = logger or NullLogger()
+        learn_from_random_logs(self, env, total_steps, self.refit_interval, self.fit, callback)
+        logger.record("train/kmeans_inertia", self.inertia, self.steps_done)
+        logger.record("train/kmeans_silhouette", self.silhouette, self.steps_done)
+        return self
+
+    def fit(self, logs: InteractionLog) -> None:
+        """Cluster the logged shoppers, then score every item per cluster."""
+        config = self.env_config
         features = self.shopper_features(logs.observation)
         rng = np.random.default_rng(self.seed)
         fit_rows = rng.permutation(len(features))[:MAX_FIT_ROWS]
@@ -136,18 +146,17 @@ class KMeansAgent:
         sums = np.bincount(cell, reward, self.n_clusters * n_items).reshape(self.n_clusters, -1)
         counts = np.bincount(cell, minlength=self.n_clusters * n_items).reshape(self.n_clusters, -1)
         self.cluster_scores = (sums + self.smoothing * item_mean) / (counts + self.smoothing)
-        logger.record("train/kmeans_inertia", self.inertia, total_steps)
-        logger.record("train/kmeans_silhouette", self.silhouette, total_steps)
-        if callback is not None:
-            callback(self)
-        return self
 
     def save(self, path: str | Path) -> None:
         save_agent_files(
             path,
             KIND,
             self.env_config,
-            {"n_clusters": self.n_clusters, "smoothing": self.smoothing},
+            {
+                "n_clusters": self.n_clusters,
+                "smoothing": self.smoothing,
+                "refit_interval": self.refit_interval,
+            },
             arrays={"centres": self.centres, "cluster_scores": self.cluster_scores},
             extra={"seed": self.seed, "inertia": self.inertia, "silhouette": self.silhouette},
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -63,65 +64,117 @@ def uniform_policy(n_items: int, slate_size: int, seed: int) -> Policy:
     return act
 
 
+class LogCollector:
+    """Runs ``policy`` on a NEXT_STEP vector env and keeps every impression it logs.
+
+    ``collect(steps)`` can be called repeatedly: the sessions continue where they stopped,
+    so offline agents can refit on a growing log (learning curves) and the final log is
+    the same as one collected in a single call.
+    """
+
+    def __init__(self, env, policy: Policy, seed: int) -> None:
+        self.env, self.policy = env, policy
+        self.n_slots = env.num_envs
+        self.observation, _ = env.reset(seed=seed)
+        self.restarting = np.zeros(self.n_slots, dtype=bool)
+        self.pending: list[list[int]] = [[] for _ in range(self.n_slots)]  # carted rows
+        self.parts: list[dict] = []
+        self.purchased: list[int] = []
+        self.n_rows = 0
+        self.steps = 0  # shopper-steps run (vector steps x slots)
+
+    def collect(self, total_steps: int) -> InteractionLog:
+        """Log ``total_steps`` more shopper-steps (at least one vector step); the whole log."""
+        slots = np.arange(self.n_slots)
+        for _ in range(max(1, total_steps // self.n_slots)):
+            action = np.asarray(self.policy(self.observation))
+            slates = action.reshape(self.n_slots, -1)
+            next_observation, _, terminated, truncated, info = self.env.step(action)
+            live = np.flatnonzero(~self.restarting)
+            slate_size = slates.shape[1]
+            clicked = (slates == info["clicked_item"][:, None]) & info["click"][:, None]
+            session_id = info["session_index"] * self.n_slots + slots
+            self.parts.append(
+                {
+                    "observation": {
+                        k: np.repeat(v[live], slate_size, axis=0)
+                        for k, v in self.observation.items()
+                    },
+                    "item": slates[live].ravel(),
+                    "position": np.tile(np.arange(slate_size), len(live)),
+                    "clicked": clicked[live].ravel(),
+                    "session": np.repeat(session_id[live], slate_size),
+                }
+            )
+            for position, slot in enumerate(live):  # purchases: few per step
+                base = self.n_rows + position * slate_size
+                if info["cart"][slot]:
+                    self.pending[slot].append(base + int(np.flatnonzero(clicked[slot])[0]))
+                if info["purchase"][slot]:
+                    self.purchased.extend(self.pending[slot])
+                    self.pending[slot] = []
+            self.n_rows += len(live) * slate_size
+            ended = terminated | truncated
+            for slot in np.flatnonzero(ended):
+                self.pending[slot] = []
+            self.restarting, self.observation = ended, next_observation
+            self.steps += self.n_slots
+        return self.log()
+
+    def log(self) -> InteractionLog:
+        bought = np.zeros(self.n_rows, dtype=bool)
+        bought[self.purchased] = True
+        return InteractionLog(
+            observation={
+                k: np.concatenate([part["observation"][k] for part in self.parts])
+                for k in self.parts[0]["observation"]
+            },
+            item=np.concatenate([part["item"] for part in self.parts]),
+            position=np.concatenate([part["position"] for part in self.parts]),
+            clicked=np.concatenate([part["clicked"] for part in self.parts]),
+            purchased=bought,
+            session=np.concatenate([part["session"] for part in self.parts]),
+        )
+
+
 def collect_logs(env, total_steps: int, policy: Policy, seed: int) -> InteractionLog:
     """Run ``policy`` on a NEXT_STEP vector env for ``total_steps`` shopper-steps and log it."""
-    observation, _ = env.reset(seed=seed)
-    n_slots = env.num_envs
-    slots = np.arange(n_slots)
-    restarting = np.zeros(n_slots, dtype=bool)
-    pending: list[list[int]] = [[] for _ in range(n_slots)]  # carted impression rows per slot
-    rows: dict[str, list] = {
-        "observation": [],
-        "item": [],
-        "position": [],
-        "clicked": [],
-        "session": [],
-    }
-    purchased: list[int] = []
-    n_rows = 0
-    for _ in range(max(1, total_steps // n_slots)):
-        action = np.asarray(policy(observation))
-        slates = action.reshape(n_slots, -1)
-        next_observation, _, terminated, truncated, info = env.step(action)
-        live = np.flatnonzero(~restarting)
-        slate_size = slates.shape[1]
-        clicked = (slates == info["clicked_item"][:, None]) & info["click"][:, None]
-        rows["observation"].append(
-            {k: np.repeat(v[live], slate_size, axis=0) for k, v in observation.items()}
-        )
-        rows["item"].append(slates[live].ravel())
-        rows["position"].append(np.tile(np.arange(slate_size), len(live)))
-        rows["clicked"].append(clicked[live].ravel())
-        session_id = info["session_index"] * n_slots + slots
-        rows["session"].append(np.repeat(session_id[live], slate_size))
-        for position, slot in enumerate(live):  # purchases: few per step
-            base = n_rows + position * slate_size
-            if info["cart"][slot]:
-                pending[slot].append(base + int(np.flatnonzero(clicked[slot])[0]))
-            if info["purchase"][slot]:
-                purchased.extend(pending[slot])
-                pending[slot] = []
-        n_rows += len(live) * slate_size
-        ended = terminated | truncated
-        for slot in np.flatnonzero(ended):
-            pending[slot] = []
-        restarting, observation = ended, next_observation
-    bought = np.zeros(n_rows, dtype=bool)
-    bought[purchased] = True
-    return InteractionLog(
-        observation={
-            k: np.concatenate([part[k] for part in rows["observation"]])
-            for k in rows["observation"][0]
-        },
-        item=np.concatenate(rows["item"]),
-        position=np.concatenate(rows["position"]),
-        clicked=np.concatenate(rows["clicked"]),
-        purchased=bought,
-        session=np.concatenate(rows["session"]),
-    )
+    return LogCollector(env, policy, seed).collect(total_steps)
+
+
+def random_log_collector(env, env_config, seed: int) -> LogCollector:
+    """A collector of uniform-random recommendations: the offline agents' training data."""
+    n_items, slate_size = env_config.catalog.n_items, env_config.slate_size
+    return LogCollector(env, uniform_policy(n_items, slate_size, seed), seed)
 
 
 def collect_random_logs(env, env_config, total_steps: int, seed: int) -> InteractionLog:
     """Logs of uniform-random recommendations: the training data of the offline agents."""
-    n_items, slate_size = env_config.catalog.n_items, env_config.slate_size
-    return collect_logs(env, total_steps, uniform_policy(n_items, slate_size, seed), seed)
+    return random_log_collector(env, env_config, seed).collect(total_steps)
+
+
+def learn_from_random_logs(
+    agent: Any,
+    env,
+    total_steps: int,
+    refit_interval: int,
+    fit: Callable[[InteractionLog], None],
+    callback: Callable[[Any], bool | None] | None = None,
+) -> InteractionLog:
+    """The offline agents' ``learn``: log random recommendations and ``fit`` on them.
+
+    With ``refit_interval > 0`` the log grows by that many shopper-steps at a time and the
+    agent refits on everything logged so far before ``callback`` (so a learning curve has a
+    point per refit); the last fit always sees the whole ``total_steps`` log. Sets
+    ``agent.steps_done`` to the shopper-steps logged.
+    """
+    collector = random_log_collector(env, agent.env_config, agent.seed)
+    chunk = refit_interval if refit_interval > 0 else total_steps
+    log = None
+    while collector.steps < total_steps or log is None:
+        log = collector.collect(min(chunk, total_steps - collector.steps))
+        fit(log)
+        agent.steps_done = collector.steps
+        if callback is not None and callback(agent) is False:
+            break
+    return log

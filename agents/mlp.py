@@ -35,7 +35,7 @@ from agents.base import (
     top_items,
     write_json_atomically,
 )
-from agents.logs import InteractionLog, collect_random_logs
+from agents.logs import InteractionLog, learn_from_random_logs
 from agents.networks import (
     ItemScoreHead,
     StateEncoder,
@@ -43,6 +43,7 @@ from agents.networks import (
     resolve_device,
     to_tensors,
 )
+from agents.selection import ModelSelection
 from recenv.config import EnvConfig, config_from_dict
 from recenv.core import build_world
 from recenv.env import resolve_config
@@ -62,6 +63,9 @@ class MLPConfig:
     embedding_dim: int = 32
     hidden_size: int = 128
     top_k: int = 10  # k of precision@k, recall@k, NDCG@k
+    refit_interval: int = 0  # logged shopper-steps between refits (0: one fit on the whole log)
+    selection_shoppers: int = 256  # validation shoppers scoring each epoch's policy; 0: off
+    selection_seed: int = 0  # seed of the validation split (disjoint from train and eval)
 
     def __post_init__(self) -> None:
         check_positive("mlp", "learning_rate", self.learning_rate)
@@ -75,6 +79,8 @@ class MLPConfig:
         ):
             check_positive("mlp", name, getattr(self, name))
         check_probability("mlp", "validation_share", self.validation_share)
+        for name in ("refit_interval", "selection_shoppers", "selection_seed"):
+            check_positive("mlp", name, getattr(self, name), allow_zero=True)
 
 
 class ResponseModel(nn.Module):
@@ -126,6 +132,15 @@ class MLPAgent:
         self.model = ResponseModel(self.env_config, catalog.category, self.config).to(self.device)
         self.price = torch.as_tensor(catalog.price, device=self.device)
         self.metrics: dict[str, float] = {}
+        self.steps_done, self.epochs_done = 0, 0
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.config.learning_rate)
+        self.selection = (
+            ModelSelection(
+                self.env_config, self.config.selection_shoppers, self.config.selection_seed
+            )
+            if self.config.selection_shoppers
+            else None
+        )
 
     @torch.no_grad()
     def expected_reward(self, observation: Mapping[str, NDArray]) -> torch.Tensor:
@@ -159,24 +174,45 @@ class MLPAgent:
         logger: Logger | None = None,
         callback: Callback | None = None,
     ) -> MLPAgent:
-        """Log ``total_steps`` random shopper-steps, fit with early stopping, report metrics."""
+        """Log random shopper-steps, fit with early stopping and model selection, report metrics.
+
+        Each epoch's weights are a candidate: early stopping ends a fit when the validation
+        log-loss stalls, and the weights kept are those with the best return on the
+        validation shoppers (``agents.selection``), or the lowest log-loss with selection off.
+        """
+        logger = logger or NullLogger()
+        learn_from_random_logs(
+            self,
+            env,
+            total_steps,
+            self.config.refit_interval,
+            lambda logs: self.fit(logs, logger),
+            callback,
+        )
+        for name, value in self.metrics.items():
+            logger.record(f"train/{name}", value, self.steps_done)
+        return self
+
+    def fit(self, logs: InteractionLog, logger: Logger | None = None) -> None:
+        """Train on ``logs`` (warm-started from the current weights) until early stopping."""
         config, logger = self.config, logger or NullLogger()
-        logs = collect_random_logs(env, self.env_config, total_steps, self.seed)
         train, validation = logs.split_by_session(config.validation_share, self.seed)
-        optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng(self.seed + self.epochs_done)
         best_loss, best_state, stale = float("inf"), None, 0
-        for epoch in range(config.max_epochs):
+        for _ in range(config.max_epochs):
             self.model.train()
             for batch in np.array_split(
                 rng.permutation(len(train)), max(1, len(train) // config.batch_size)
             ):
                 loss = self._loss(train.subset(batch))
-                optimizer.zero_grad(set_to_none=True)
+                self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                optimizer.step()
+                self.optimizer.step()
+            self.epochs_done += 1
             validation_loss = self._validation_loss(validation)
-            logger.record("train/validation_loss", validation_loss, epoch)
+            logger.record("train/validation_loss", validation_loss, self.epochs_done)
+            if self.selection is not None:
+                self.selection.consider(self, self.model.state_dict, self.epochs_done, logger)
             if validation_loss < best_loss - 1e-5:
                 best_loss, stale = validation_loss, 0
                 best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
@@ -184,14 +220,16 @@ class MLPAgent:
                 stale += 1
                 if stale >= config.early_stopping_patience:
                     break
+        if self.selection is not None:
+            best_state = self.selection.best_state
         if best_state is not None:
             self.model.load_state_dict(best_state)
         self.metrics = self.held_out_metrics(validation)
-        for name, value in self.metrics.items():
-            logger.record(f"train/{name}", value, total_steps)
-        if callback is not None:
-            callback(self)
-        return self
+
+    @property
+    def shopper_steps_used(self) -> dict[str, int]:
+        """Shopper-steps spent outside the training env: model selection."""
+        return {"selection": self.selection.shopper_steps if self.selection else 0}
 
     def _loss(self, rows: InteractionLog) -> torch.Tensor:
         click, purchase = self.model.pair_logits(

@@ -25,7 +25,7 @@ from agents.base import (
     top_items,
     unseen_mask,
 )
-from agents.logs import collect_random_logs
+from agents.logs import InteractionLog, learn_from_random_logs
 from recenv.config import EnvConfig, config_from_dict
 from recenv.env import resolve_config
 
@@ -41,12 +41,15 @@ class PopularityAgent:
         seed: int = 0,
         device: str = "auto",
         purchase_weight: float = 1.0,
+        refit_interval: int = 0,
         **unknown: Any,
     ) -> None:
-        reject_unknown("popularity", unknown, ["purchase_weight"])
+        reject_unknown("popularity", unknown, ["purchase_weight", "refit_interval"])
         check_positive("popularity", "purchase_weight", purchase_weight, allow_zero=True)
+        check_positive("popularity", "refit_interval", refit_interval, allow_zero=True)
         self.env_config = resolve_config(env_config, None, {})
         self.seed, self.purchase_weight = seed, float(purchase_weight)
+        self.refit_interval, self.steps_done = int(refit_interval), 0
         self.scores = np.zeros(self.env_config.catalog.n_items)
 
     def act(
@@ -70,22 +73,25 @@ class PopularityAgent:
         callback: Callback | None = None,
     ) -> PopularityAgent:
         """Log ``total_steps`` shopper-steps of random recommendations and count responses."""
-        config = self.env_config
-        logs = collect_random_logs(env, self.env_config, total_steps, self.seed)
-        clicks = np.bincount(logs.item[logs.clicked], minlength=config.catalog.n_items)
-        purchases = np.bincount(logs.item[logs.purchased], minlength=config.catalog.n_items)
-        self.scores = clicks + self.purchase_weight * purchases
-        (logger or NullLogger()).record("train/logged_impressions", len(logs), total_steps)
-        if callback is not None:
-            callback(self)
+        logs = learn_from_random_logs(
+            self, env, total_steps, self.refit_interval, self.fit, callback
+        )
+        (logger or NullLogger()).record("train/logged_impressions", len(logs), self.steps_done)
         return self
+
+    def fit(self, logs: InteractionLog) -> None:
+        """Score items by their logged clicks and purchases."""
+        n_items = self.env_config.catalog.n_items
+        clicks = np.bincount(logs.item[logs.clicked], minlength=n_items)
+        purchases = np.bincount(logs.item[logs.purchased], minlength=n_items)
+        self.scores = clicks + self.purchase_weight * purchases
 
     def save(self, path: str | Path) -> None:
         save_agent_files(
             path,
             KIND,
             self.env_config,
-            {"purchase_weight": self.purchase_weight},
+            {"purchase_weight": self.purchase_weight, "refit_interval": self.refit_interval},
             arrays={"scores": self.scores},
             extra={"seed": self.seed},
         )

@@ -34,19 +34,10 @@ from experiments.checkpoints import latest_checkpoint, save_checkpoint
 from experiments.factory import build_agent, env_config_from, training_env
 from experiments.schema import register
 from experiments.tracking import TensorBoardLogger
+from recenv import metrics
 from recenv.config import EnvConfig
 
-EVAL_TAGS = ("return", "ctr", "conversion_rate", "revenue", "session_length")
-SESSION_KEYS = (
-    "return",
-    "steps",
-    "clicks",
-    "impressions",
-    "revenue",
-    "converted",
-    "diversity",
-    "tail_impressions",
-)
+SESSION_KEYS = (*metrics.SESSION_FIELDS, "items")  # what eval_sessions.npz keeps per shopper
 
 
 def package_version() -> str:
@@ -66,9 +57,13 @@ class TrainingMonitor:
         logger: TensorBoardLogger,
         checkpoint_root: Path,
         trainer_state: dict[str, Any],
+        env: Any,
     ) -> None:
         self.cfg, self.env_config, self.logger = cfg, env_config, logger
-        self.checkpoint_root, self.state = checkpoint_root, trainer_state
+        self.checkpoint_root, self.state, self.env = checkpoint_root, trainer_state, env
+        self.started = time.perf_counter()
+        self.seconds_before = float(trainer_state["train_seconds"])
+        self.steps_before = dict(trainer_state["shopper_steps"])
         steps = trainer_state["steps"]
         self.next_eval = _next_multiple(steps, cfg.train.eval_interval)
         self.next_checkpoint = _next_multiple(steps, cfg.train.checkpoint_interval)
@@ -85,7 +80,9 @@ class TrainingMonitor:
         steps = int(getattr(agent, "steps_done", self.cfg.train.total_steps))
         self.progress.update(max(0, steps - self.progress.n))
         self.state["steps"] = steps
-        if steps >= self.next_eval:
+        self.update_budget(agent)
+        if steps >= self.next_eval and steps < int(self.cfg.train.total_steps):
+            # (the final evaluation, on every evaluation shopper, follows training)
             self.next_eval = _next_multiple(steps, self.cfg.train.eval_interval)
             self.evaluate(agent, int(self.cfg.eval.interval_shoppers))
         if steps >= self.next_checkpoint:
@@ -94,15 +91,31 @@ class TrainingMonitor:
         return True
 
     def evaluate(self, agent: Any, n_shoppers: int) -> EvaluationResult:
-        """Score the greedy policy on the first ``n_shoppers`` evaluation shoppers."""
+        """Score the greedy policy on the first ``n_shoppers`` evaluation shoppers.
+
+        These evaluations only monitor: nothing is selected on them, and their shopper-steps
+        are reported apart from the agent's budget (``shopper_steps.monitoring``).
+        """
         result = evaluate(agent, self.env_config, n_shoppers, int(self.cfg.eval.seed))
-        for tag in EVAL_TAGS:
-            self.logger.record(f"eval/{tag}", result.summary[tag].mean, self.state["steps"])
+        record_evaluation(self.logger, result, self.state["steps"])
         self.state["evaluations"].append(
             {"steps": self.state["steps"], "return": result.summary["return"].mean}
         )
+        self.state["shopper_steps"]["monitoring"] += result.shopper_steps
         self.progress.set_postfix(eval_return=f"{result.summary['return'].mean:.2f}")
         return result
+
+    def update_budget(self, agent: Any) -> None:
+        """Shopper-steps the agent consumed so far (training env + its own) and wall time."""
+        extra = dict(getattr(agent, "shopper_steps_used", None) or {})
+        used = self.state["shopper_steps"]
+        used["training"] = (
+            self.steps_before["training"]
+            + self.env.simulator.shopper_steps
+            + int(extra.get("training", 0))
+        )
+        used["selection"] = int(extra.get("selection", 0))
+        self.state["train_seconds"] = self.seconds_before + time.perf_counter() - self.started
 
     def checkpoint(self, agent: Any) -> None:
         self.logger.flush()  # the event files hold everything up to the checkpoint
@@ -135,19 +148,18 @@ def run_training(cfg: DictConfig, run_dir: Path, agent_name: str | None = None) 
     folder = latest_checkpoint(checkpoint_root) if cfg.resume else None
     if folder is not None:
         agent = restore_agent(cfg, folder, env_config, env)
-        trainer_state = json.loads((folder / "trainer.json").read_text())
+        trainer_state = {**new_trainer_state(), **json.loads((folder / "trainer.json").read_text())}
     else:
         agent = build_agent(cfg, env_config)
-        trainer_state = {"steps": 0, "evaluations": [], "train_seconds": 0.0}
+        trainer_state = new_trainer_state()
     # Everything logged at the checkpoint's step was written before the checkpoint: keep it.
     logger = TensorBoardLogger(run_dir, purge_step=trainer_state["steps"] + 1 if folder else None)
-    monitor = TrainingMonitor(cfg, env_config, logger, checkpoint_root, trainer_state)
+    monitor = TrainingMonitor(cfg, env_config, logger, checkpoint_root, trainer_state, env)
     try:
-        start = time.perf_counter()
         remaining = int(cfg.train.total_steps) - trainer_state["steps"]
         if remaining > 0:
             agent.learn(env, remaining, logger, monitor)
-        trainer_state["train_seconds"] += time.perf_counter() - start
+        monitor.update_budget(agent)
         trainer_state["steps"] = max(
             trainer_state["steps"], int(getattr(agent, "steps_done", cfg.train.total_steps))
         )
@@ -155,20 +167,48 @@ def run_training(cfg: DictConfig, run_dir: Path, agent_name: str | None = None) 
         result = monitor.evaluate(agent, int(cfg.eval.n_shoppers))
         agent.save(run_dir / "final_agent")
         results = _results(cfg, agent_name, trainer_state, result)
-        np.savez_compressed(
-            run_dir / "eval_sessions.npz", **{key: result.sessions[key] for key in SESSION_KEYS}
-        )
-        write_json_atomically(run_dir / "results.json", results)
-        logger.hparams(_hyperparameters(cfg, results), _final_metrics(results))
+        write_run_outputs(run_dir, results, result, logger, _hyperparameters(cfg, results))
     finally:
         monitor.close()
         logger.close()
     return results
 
 
+def new_trainer_state() -> dict[str, Any]:
+    """The trainer's counters at step 0 (checkpointed in ``trainer.json``)."""
+    return {
+        "steps": 0,
+        "evaluations": [],
+        "train_seconds": 0.0,
+        "shopper_steps": {"training": 0, "selection": 0, "monitoring": 0},
+    }
+
+
+def record_evaluation(logger: Any, result: EvaluationResult, step: int) -> None:
+    """Every metric of the table under its TensorBoard tag (``eval/<metric>``)."""
+    for chosen in metrics.METRICS:
+        logger.record(chosen.tag, result.summary[chosen.name].mean, step)
+
+
+def write_run_outputs(
+    run_dir: Path,
+    results: dict[str, Any],
+    result: EvaluationResult,
+    logger: Any,
+    hyperparameters: dict[str, Any],
+) -> None:
+    """``eval_sessions.npz``, ``results.json`` and the hparams row: the final evaluation."""
+    np.savez_compressed(
+        run_dir / "eval_sessions.npz", **{key: result.sessions[key] for key in SESSION_KEYS}
+    )
+    write_json_atomically(run_dir / "results.json", results)
+    logger.hparams(hyperparameters, _final_metrics(results))
+
+
 def _results(
     cfg: DictConfig, agent_name: str | None, state: dict[str, Any], result: EvaluationResult
 ) -> dict[str, Any]:
+    used = state["shopper_steps"]
     return {
         "agent": agent_name or cfg.agent._target_.rsplit(".", 1)[-1],
         "agent_target": cfg.agent._target_,
@@ -176,10 +216,22 @@ def _results(
         "seed": int(cfg.seed),
         "steps": int(state["steps"]),
         "train_seconds": round(float(state["train_seconds"]), 2),
+        "budget": {
+            "training_shopper_steps": int(used["training"]),
+            "selection_shopper_steps": int(used["selection"]),
+            "total_shopper_steps": int(used["training"] + used["selection"]),
+            "monitoring_shopper_steps": int(used["monitoring"]),
+            "train_seconds": round(float(state["train_seconds"]), 2),
+        },
         "evaluations": state["evaluations"],
         "eval_shoppers": int(cfg.eval.n_shoppers),
         "eval_seed": int(cfg.eval.seed),
+        "n_items": int(result.n_items),
         "metrics": {name: estimate.as_dict() for name, estimate in result.summary.items()},
+        "metric_definitions": {
+            chosen.name: {"aggregation": chosen.aggregation, "tag": chosen.tag}
+            for chosen in metrics.METRICS
+        },
         "recenv_version": package_version(),
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
@@ -204,7 +256,7 @@ def _hyperparameters(cfg: DictConfig, results: dict[str, Any]) -> dict[str, Any]
 
 
 def _final_metrics(results: dict[str, Any]) -> dict[str, float]:
-    return {name: results["metrics"][name]["mean"] for name in EVAL_TAGS}
+    return {chosen.name: results["metrics"][chosen.name]["mean"] for chosen in metrics.METRICS}
 
 
 def _terminate_gracefully(signum: int, frame: Any) -> None:
@@ -220,7 +272,7 @@ def main(cfg: DictConfig) -> float:
     signal.signal(signal.SIGTERM, _terminate_gracefully)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     results = run_training(cfg, run_dir, _choice("agent") or None)
-    summary = {name: round(results["metrics"][name]["mean"], 4) for name in EVAL_TAGS}
+    summary = {name: round(value["mean"], 4) for name, value in results["metrics"].items()}
     print(json.dumps({"run_dir": str(run_dir), "agent": results["agent"], **summary}))
     return float(results["metrics"]["return"]["mean"])
 

@@ -103,10 +103,12 @@ class Simulator:
         self.params: ModelParams = model_params(config, self.catalog)
         self._threads = ThreadSplitter(n_shoppers, PARALLEL_FROM)
         self._no_restart = np.zeros(n_shoppers, dtype=np.bool_)
+        self.shopper_steps = 0  # shopper-steps simulated (restarting rows excluded): budgets
 
-    def seed(self, seed: int) -> None:
-        """Key slot i with the stream of a single simulator seeded ``seed + i``; session 0."""
-        self.state.key[:] = streams.slot_keys(np.uint64(seed % 2**64), self.n_shoppers)
+    def seed(self, seed: int, split: str = "train", first_slot: int = 0) -> None:
+        """Key row r with slot ``first_slot + r`` of run (``seed``, ``split``); session 0."""
+        key = streams.run_key(seed, split)
+        self.state.key[:] = streams.slot_keys(key, first_slot, self.n_shoppers)
         self.state.session[:] = 0
 
     def start_sessions(self, rows: NDArray[np.int64]) -> None:
@@ -135,6 +137,9 @@ class Simulator:
         """
         if restart is None:
             restart = self._no_restart
+            self.shopper_steps += self.n_shoppers
+        else:
+            self.shopper_steps += self.n_shoppers - int(np.count_nonzero(restart))
         args = (slates, restart, self.state, self.items, self.world.population, self.params)
         if not self._threads.enabled:
             return _step_all(*args)

@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recenv import spaces as recenv_spaces
+from recenv import streams
 from recenv.config import EnvConfig, config_from_dict, deep_update, make_config
 from recenv.core import Simulator, StepOutcome
 from recenv.state import EVENT_NAMES, SESSION_FEATURES
@@ -76,10 +77,13 @@ class ShoppingEnv(gym.Env):
     ``conf/env``, default ``"default"``), ``render_mode`` (``"ansi"``), and nested
     overrides as keyword arguments, e.g. ``ShoppingEnv(preset="small", slate_size=3)``.
 
-    **Seeding.** ``reset(seed=s)`` starts session 0 of stream ``s``; each later
-    ``reset()`` starts the next session (a new shopper) of the same stream. Slot ``i`` of
-    ``ShoppingVectorEnv`` seeded ``s`` reproduces this env seeded ``s + i``.
-    ``reset(options={"session_index": k})`` jumps to session ``k``.
+    **Seeding.** ``reset(seed=s)`` starts session 0 of slot 0 of run ``s``; each later
+    ``reset()`` starts the next session (a new shopper) of the same slot.
+    ``reset(seed=s, options={"slot": i})`` takes slot ``i`` instead: slot ``i`` of
+    ``ShoppingVectorEnv`` seeded ``s`` reproduces this env seeded ``s`` at slot ``i``.
+    ``reset(options={"session_index": k})`` jumps to session ``k``. ``split``
+    (``"train"``, ``"validation"`` or ``"evaluation"``) picks a population split: for any
+    seeds, the shoppers of two splits, or of two seeds, never coincide (``recenv.streams``).
 
     **Info.** ``click``, ``clicked_item`` (-1 if none), ``cart``, ``purchase``,
     ``revenue``, ``items_bought``, ``session_index``; ``hidden`` (taste, patience, budget,
@@ -95,6 +99,7 @@ class ShoppingEnv(gym.Env):
         config: EnvConfig | Mapping[str, Any] | None = None,
         preset: str | None = None,
         render_mode: str | None = None,
+        split: str = "train",
         **overrides: Any,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -102,12 +107,14 @@ class ShoppingEnv(gym.Env):
                 f"render_mode = {render_mode!r} is not supported; allowed: "
                 f"{self.metadata['render_modes']} or None"
             )
+        self.split = streams.check_split(split)
         self.config = resolve_config(config, preset, overrides)
         self.render_mode = render_mode
         self.simulator = Simulator(self.config, n_shoppers=1)
         self.observation_space = recenv_spaces.observation_space(self.config)
         self.action_space = recenv_spaces.action_space(self.config)
         self._seeded = False
+        self._slot = 0
         self._last_outcome: StepOutcome | None = None
 
     @property
@@ -118,16 +125,27 @@ class ShoppingEnv(gym.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
+        if seed is not None:
+            streams.check_seed(seed)
         super().reset(seed=seed)
+        options = dict(options or {})
         state = self.simulator.state
+        if "slot" in options:
+            self._slot = _slot(options.pop("slot"))
+            if seed is None and self._seeded:
+                raise ValueError("options['slot'] needs a seed: reset(seed=s, options={'slot': i})")
         if seed is not None or not self._seeded:
             stream_seed = seed if seed is not None else int(self.np_random.integers(2**63))
-            self.simulator.seed(stream_seed)
+            self.simulator.seed(stream_seed, self.split, self._slot)
             self._seeded = True
         else:
             state.session[:] += np.uint64(1)
-        if options and "session_index" in options:
-            state.session[:] = _session_index(options["session_index"])
+        if "session_index" in options:
+            state.session[:] = _session_index(options.pop("session_index"))
+        if options:
+            raise ValueError(
+                f"unknown reset options {sorted(options)}; allowed: session_index, slot"
+            )
         self.simulator.start_sessions(_FIRST_ROW)
         self._last_outcome = None
         return self._observation(), self._info(None)
@@ -180,6 +198,12 @@ class ShoppingEnv(gym.Env):
         if self.config.expose_hidden_state:
             info["hidden"] = {key: value[0] for key, value in self.simulator.hidden().items()}
         return info
+
+
+def _slot(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"options['slot'] = {value!r} is out of range; allowed: integers >= 0")
+    return int(value)
 
 
 def _session_index(value: Any) -> np.uint64:

@@ -35,7 +35,7 @@ from scipy.stats import trim_mean
 
 N_BOOTSTRAP = 2000
 CONFIDENCE = 0.95
-_CHUNK_CELLS = 4_000_000  # resample-index cells per chunk: bounds memory for long logs
+_CHUNK_CELLS = 1_000_000  # resample-index cells per chunk: bounds memory for long logs
 
 IndexStatistic = Callable[[NDArray[np.int64]], NDArray[np.floating]]
 

@@ -4,7 +4,11 @@ Every random number a shopper sees is a pure function of ``(slot key, session, s
 purpose, index)``, hashed with the SplitMix64 finaliser. Three properties follow that a
 generator shared by all shoppers cannot give:
 
-* a vector env of N shoppers seeded ``s`` reproduces N single envs seeded ``s, s+1, ...``;
+* slot ``i`` of a vector env seeded ``s`` reproduces a single env seeded ``s`` at slot ``i``;
+* runs never share shoppers: a seed's slot keys come from ``numpy.random.SeedSequence``
+  (seed, split), so seeds 0 and 1 (or a training and an evaluation run of one seed) draw
+  unrelated 64-bit keys, and the keys of one run are distinct by construction (a bijective
+  hash of the slot);
 * the k-th shopper of a slot is the same whatever the agent did before (common random
   numbers for paired evaluation);
 * the compiled kernels draw for any subset of shoppers, in any order or in parallel.
@@ -67,10 +71,43 @@ def gumbel(base: np.uint64, index: int) -> float:
     return -math.log(-math.log(uniform(base, index)))
 
 
-@njit(cache=True, inline="always")
-def slot_keys(seed: np.uint64, n_slots: int) -> NDArray[np.uint64]:
-    """Stream keys of slots ``0..n_slots-1`` for seed ``seed``: slot i = single env ``seed + i``."""
+# Population splits: the shoppers of each are disjoint from the others' for every seed.
+SPLITS = ("train", "validation", "evaluation")
+
+
+def check_split(split: str) -> str:
+    """The split name, or a ValueError listing the allowed ones."""
+    if split not in SPLITS:
+        raise ValueError(f"split = {split!r} is not allowed; choose one of {list(SPLITS)}")
+    return split
+
+
+def check_seed(seed: object) -> int:
+    """A reset seed as an int, or a ValueError naming the allowed range."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed = {seed!r} is out of range; allowed: integers >= 0")
+    return int(seed)
+
+
+def run_key(seed: int, split: str = "train") -> np.uint64:
+    """The 64-bit key of one run's shoppers: ``SeedSequence(seed)`` spawned for ``split``.
+
+    Any two (seed, split) pairs get unrelated keys, so their slot streams never coincide
+    (the chance that two of a million runs share one key is below 1e-7).
+    """
+    sequence = np.random.SeedSequence(
+        check_seed(seed), spawn_key=(SPLITS.index(check_split(split)),)
+    )
+    return sequence.generate_state(1, dtype=np.uint64)[0]
+
+
+@njit(cache=True)
+def slot_keys(key: np.uint64, first_slot: int, n_slots: int) -> NDArray[np.uint64]:
+    """Stream keys of slots ``first_slot .. first_slot + n_slots - 1`` of run key ``key``.
+
+    ``mix64`` is a bijection, so the slots of one run always get distinct keys.
+    """
     keys = np.empty(n_slots, dtype=np.uint64)
     for slot in range(n_slots):
-        keys[slot] = mix64((seed + np.uint64(slot)) * _GOLDEN)
+        keys[slot] = mix64(key + np.uint64(first_slot + slot + 1) * _GOLDEN)
     return keys

@@ -12,6 +12,7 @@ from gymnasium.vector.utils import batch_space
 from numpy.typing import NDArray
 
 from recenv import spaces as recenv_spaces
+from recenv import streams
 from recenv.config import EnvConfig
 from recenv.core import Simulator, StepOutcome
 from recenv.env import _session_index, resolve_config
@@ -23,9 +24,11 @@ class ShoppingVectorEnv(VectorEnv):
     Observations, rewards and flags carry a leading axis of ``num_envs`` shoppers; actions
     are ``(num_envs,)`` item ids or ``(num_envs, slate_size)`` slates.
 
-    **Seeding.** ``reset(seed=s)`` gives slot ``i`` the stream of ``ShoppingEnv`` seeded
-    ``s + i``: the same shoppers, responses and trajectories under the same actions,
-    session after session. ``reset()`` without a seed moves every slot to its next session.
+    **Seeding.** ``reset(seed=s)`` gives slot ``i`` the stream of ``ShoppingEnv`` reset with
+    ``seed=s, options={"slot": i}`` (same ``split``): the same shoppers, responses and
+    trajectories under the same actions, session after session. Two seeds, or two splits
+    (``"train"``, ``"validation"``, ``"evaluation"``), never share a shopper
+    (``recenv.streams``). ``reset()`` without a seed moves every slot to its next session.
 
     **Autoreset** (Gymnasium 1.x), chosen with ``autoreset_mode``:
 
@@ -55,8 +58,10 @@ class ShoppingVectorEnv(VectorEnv):
         preset: str | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = None,
+        split: str = "train",
         **overrides: Any,
     ) -> None:
+        self.split = streams.check_split(split)
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs = {num_envs!r} is out of range; allowed: integers >= 1")
         self.autoreset_mode = _autoreset_mode(autoreset_mode)
@@ -86,6 +91,7 @@ class ShoppingVectorEnv(VectorEnv):
     ) -> tuple[dict[str, NDArray], dict[str, Any]]:
         options = dict(options or {})
         if seed is not None:
+            streams.check_seed(seed)
             self._np_random, self._np_random_seed = seeding.np_random(seed)
         state = self.simulator.state
         rows = np.arange(self.num_envs)
@@ -93,7 +99,7 @@ class ShoppingVectorEnv(VectorEnv):
             rows = np.flatnonzero(_reset_mask(options.pop("reset_mask"), self.num_envs))
         if seed is not None or not self._seeded:
             stream_seed = seed if seed is not None else int(self.np_random.integers(2**63))
-            self.simulator.seed(stream_seed)
+            self.simulator.seed(stream_seed, self.split)
             self._seeded = True
         else:
             state.session[rows] += np.uint64(1)

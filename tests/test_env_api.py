@@ -52,14 +52,16 @@ def test_registered_id_makes_single_and_vector_envs() -> None:
 
 
 @pytest.mark.parametrize("slate_size", [1, 2])
-def test_vector_slots_reproduce_single_envs_seeded_consecutively(slate_size: int) -> None:
-    """Slot i of a vector env seeded s == a single env seeded s + i, across sessions."""
+def test_vector_slots_reproduce_single_envs_at_their_slot(slate_size: int) -> None:
+    """Slot i of a vector env seeded s == a single env seeded s at slot i, across sessions."""
     n_slots, steps = 3, 70  # small sessions last <= 20 steps: several autoresets per slot
     vector = ShoppingVectorEnv(n_slots, preset="small", slate_size=slate_size)
     actions = random_slates(vector.config.catalog.n_items, n_slots, slate_size, steps, seed=1)
     vector_obs, _ = vector.reset(seed=SEED)
     singles = [ShoppingEnv(preset="small", slate_size=slate_size) for _ in range(n_slots)]
-    single_obs = [env.reset(seed=SEED + slot)[0] for slot, env in enumerate(singles)]
+    single_obs = [
+        env.reset(seed=SEED, options={"slot": slot})[0] for slot, env in enumerate(singles)
+    ]
     restarting = np.zeros(n_slots, dtype=bool)
     n_resets = 0
     for step_actions in actions:
