@@ -43,6 +43,8 @@ KIND = "bought_and_fresh"
 class BoughtAndFreshAgent:
     """Logged purchase rate per item, penalised by the category's share of recent history."""
 
+    role = "baseline"  # a simple rule: the bar a learning agent must clear
+
     def __init__(
         self,
         env_config: EnvConfig | Mapping[str, Any] | None = None,

@@ -30,6 +30,8 @@ from recenv.expectations import expected_outcomes
 class LongTermOracle:
     """Greedy on ``E[reward] + patience_value * E[patience change]`` under the hidden state."""
 
+    role = "oracle"  # reads the hidden state: a reference, not a learner
+
     needs_info = True
     kind = "long_term_oracle"
 

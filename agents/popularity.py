@@ -35,6 +35,8 @@ KIND = "popularity"
 class PopularityAgent:
     """Most clicked / bought items in the logs, skipping what is in the history or cart."""
 
+    role = "baseline"  # a simple rule: the bar a learning agent must clear
+
     def __init__(
         self,
         env_config: EnvConfig | Mapping[str, Any] | None = None,

@@ -19,6 +19,8 @@ KIND = "random"
 class RandomAgent:
     """Recommends uniformly at random; learns nothing. The floor of every comparison."""
 
+    role = "baseline"  # a simple rule: the bar a learning agent must clear
+
     def __init__(
         self,
         env_config: EnvConfig | Mapping[str, Any] | None = None,

@@ -7,8 +7,10 @@ Each (agent, seed) is one ``experiments.train`` run with a budget sized so the w
 benchmark finishes in under 10 minutes on a 2-core CPU (``BUDGETS``; larger budgets
 give higher returns, see ``benchmarks/agents.py``). Runs go two at a time (joblib, one
 torch thread each), all on the same evaluation shoppers. The report folder then gets
-``report.md`` (mean and IQM with 95% stratified-bootstrap CIs per metric and agent,
-paired differences to DQN), ``summary.csv``, PNG plots and the TensorBoard command.
+``report.md`` (means with 95% CIs over seeds and shoppers, IQM over runs, normalised
+returns, budgets, paired differences to DQN), ``summary.csv``, learning curves of every
+learning agent with the oracles and the best simple baseline as reference lines, and the
+TensorBoard command.
 """
 
 from __future__ import annotations
@@ -22,16 +24,22 @@ from joblib import Parallel, delayed
 from experiments.factory import compose_config
 from experiments.report import write_report
 
-# agent preset -> overrides that size its budget for the benchmark
+# agent preset -> overrides that size its budget for the benchmark. Offline agents refit on
+# their growing log at every evaluation, so every learning agent has a learning curve.
+REFIT = "agent.refit_interval=${train.eval_interval}"
 BUDGETS: dict[str, list[str]] = {
     "random": [],
-    "popularity": ["train.total_steps=100000"],
-    "kmeans": ["train.total_steps=100000"],
-    "mlp": ["train.total_steps=100000"],
-    "custom_example": ["train.total_steps=50000"],
-    "dqn": ["train.total_steps=150000", "agent.validation_interval=25000"],
-    "sb3_dqn": ["train.total_steps=15000"],
-    "sb3_ppo": ["train.total_steps=20000"],
+    "popularity": ["train.total_steps=100000", "train.eval_interval=20000", REFIT],
+    "kmeans": ["train.total_steps=100000", "train.eval_interval=20000", REFIT],
+    "mlp": ["train.total_steps=100000", "train.eval_interval=20000", REFIT],
+    "custom_example": ["train.total_steps=50000", "train.eval_interval=10000", REFIT],
+    "dqn": [
+        "train.total_steps=150000",
+        "train.eval_interval=15000",
+        "agent.validation_interval=25000",
+    ],
+    "sb3_dqn": ["train.total_steps=15000", "train.eval_interval=3000"],
+    "sb3_ppo": ["train.total_steps=20000", "train.eval_interval=4000"],
     "myopic_oracle": [],
     "long_term_oracle": [],
 }

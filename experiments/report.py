@@ -1,12 +1,19 @@
 """Comparison reports from finished runs: tables with 95% CIs, plots, the TensorBoard command.
 
 A run is any folder with ``results.json`` (written by ``experiments.train``). Runs are
-grouped by agent name; the seeds of an agent are strata. For each metric the report gives
-the mean and the interquartile mean (IQM: the mean of the middle 50% of sessions, robust to
-outliers, as advocated by Agarwal et al. 2021) over the evaluation sessions of all seeds,
-each with a 95% *stratified* bootstrap CI (sessions resampled within each seed). When runs
-share their evaluation shoppers (same ``eval_seed`` and ``eval_shoppers``), it also gives
-paired differences to a reference agent.
+grouped by agent name; the seeds of an agent are its runs. Every number comes from the
+metric table of ``recenv.metrics`` (the definitions ``results.json`` and TensorBoard use):
+
+* **Mean**: the mean over an agent's runs of each run's metric, with a 95% two-level
+  bootstrap CI (runs resampled, and the shared evaluation shoppers resampled), so the
+  interval covers training-seed noise as well as shopper noise.
+* **IQM** (rliable, Agarwal et al. 2021): the interquartile mean over *runs* of the run
+  metric, with a 95% bootstrap over runs; never over sessions, where binary or mostly-zero
+  outcomes collapse to 0 or 1.
+* **Normalised return**: ``(agent - random) / (best oracle - random)`` when both are present.
+* **Paired differences** to a reference agent on the same shoppers (seeds paired).
+* **Budget**: the shopper-steps each agent consumed (training, model selection) and its
+  wall time, from ``results.json``.
 """
 
 from __future__ import annotations
@@ -18,20 +25,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy.stats import trim_mean
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-N_BOOTSTRAP = 1000
-# metric -> how to read per-session values from eval_sessions.npz
-SESSION_METRICS = {
-    "return": lambda s: s["return"],
-    "ctr": lambda s: s["clicks"] / np.maximum(s["impressions"], 1),
-    "conversion_rate": lambda s: s["converted"],
-    "revenue": lambda s: s["revenue"],
-    "session_length": lambda s: s["steps"],
-    "intra_list_diversity": lambda s: s["diversity"],
-    "long_tail_share": lambda s: s["tail_impressions"] / np.maximum(s["impressions"], 1),
-}
+from recenv import metrics
+from recenv.stats import iqm_over_runs
+
+ORACLE, BASELINE, LEARNER = "oracle", "baseline", "learner"
 
 
 @dataclass
@@ -45,6 +44,15 @@ class Run:
     @property
     def agent(self) -> str:
         return str(self.results["agent"])
+
+    @property
+    def role(self) -> str:
+        """``oracle``, ``baseline`` (a simple rule) or ``learner``, as the agent declared."""
+        return str(self.results.get("agent_role", LEARNER))
+
+    @property
+    def n_items(self) -> int:
+        return int(self.results["n_items"])
 
     @property
     def shoppers_key(self) -> tuple[int, int, str]:
@@ -75,57 +83,63 @@ def find_runs(roots: list[Path]) -> list[Run]:
     return sorted(runs, key=lambda run: (run.agent, run.results["seed"]))
 
 
-def stratified_interval(
-    strata: list[NDArray], statistic, rng: np.random.Generator
-) -> tuple[float, float, float]:
-    """Point estimate and 95% CI of ``statistic`` over sessions pooled from all strata."""
-    point = float(statistic(np.concatenate(strata)))
-    boots = np.empty(N_BOOTSTRAP)
-    for index in range(N_BOOTSTRAP):
-        boots[index] = statistic(
-            np.concatenate([values[rng.integers(0, len(values), len(values))] for values in strata])
-        )
-    low, high = np.percentile(boots, [2.5, 97.5])
-    return point, float(low), float(high)
-
-
-def interquartile_mean(values: NDArray) -> float:
-    return float(trim_mean(values, 0.25))
-
-
 def summary_table(runs: list[Run], seed: int = 0) -> pd.DataFrame:
-    """One row per (agent, metric): mean and IQM with stratified-bootstrap CIs."""
+    """One row per (agent, metric): mean (two-level CI) and IQM over runs (CI over runs)."""
     rows = []
     for agent, group in _by_agent(runs).items():
-        for metric, read in SESSION_METRICS.items():
-            strata = [read(run.sessions).astype(float) for run in group]
-            rng = np.random.default_rng(seed)
-            mean = stratified_interval(strata, np.mean, rng)
-            iqm = stratified_interval(strata, interquartile_mean, rng)
+        _check_same_shoppers(agent, group)
+        sessions = [run.sessions for run in group]
+        for chosen in metrics.METRICS:
+            mean = metrics.estimate(chosen.name, sessions, group[0].n_items, seed=seed)
+            per_run = [metrics.value(chosen.name, run.sessions, run.n_items) for run in group]
+            iqm = iqm_over_runs(per_run, seed=seed)
             rows.append(
                 {
                     "agent": agent,
-                    "metric": metric,
+                    "role": group[0].role,
+                    "metric": chosen.name,
                     "runs": len(group),
-                    "mean": mean[0],
-                    "mean_low": mean[1],
-                    "mean_high": mean[2],
-                    "iqm": iqm[0],
-                    "iqm_low": iqm[1],
-                    "iqm_high": iqm[2],
+                    "mean": mean.mean,
+                    "mean_low": mean.ci_low,
+                    "mean_high": mean.ci_high,
+                    "iqm": iqm.mean,
+                    "iqm_low": iqm.ci_low,
+                    "iqm_high": iqm.ci_high,
+                    "per_run": " ".join(f"{value:.4g}" for value in per_run),
                 }
             )
-        coverage = [run.results["metrics"]["coverage"]["mean"] for run in group]
-        rows.append(
-            {
-                "agent": agent,
-                "metric": "coverage",
-                "runs": len(group),
-                "mean": float(np.mean(coverage)),
-                "mean_low": float(np.min(coverage)),
-                "mean_high": float(np.max(coverage)),
-            }
-        )
+    return _with_normalised_return(pd.DataFrame(rows))
+
+
+def _with_normalised_return(summary: pd.DataFrame) -> pd.DataFrame:
+    """Add ``normalised``: (return - random) / (best oracle - random), when both ran."""
+    returns = summary[summary.metric == "return"].set_index("agent")
+    oracles = returns[returns.role == ORACLE]
+    summary["normalised"] = np.nan
+    if "random" not in returns.index or oracles.empty:
+        return summary
+    floor, top = returns.loc["random", "mean"], oracles["mean"].max()
+    if top <= floor:
+        return summary
+    mask = summary.metric == "return"
+    summary.loc[mask, "normalised"] = (summary.loc[mask, "mean"] - floor) / (top - floor)
+    return summary
+
+
+def budget_table(runs: list[Run]) -> pd.DataFrame:
+    """Per agent: mean over runs of the shopper-steps consumed and of the wall time."""
+    rows = []
+    for agent, group in _by_agent(runs).items():
+        budgets = [run.results.get("budget", {}) for run in group]
+        row = {"agent": agent, "runs": len(group)}
+        for key in (
+            "training_shopper_steps",
+            "selection_shopper_steps",
+            "total_shopper_steps",
+            "train_seconds",
+        ):
+            row[key] = float(np.mean([budget.get(key, np.nan) for budget in budgets]))
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -141,18 +155,32 @@ def paired_table(runs: list[Run], reference: str, seed: int = 0) -> pd.DataFrame
         pairs = _pairs(groups[reference], group)
         if not pairs:
             continue
-        strata = [ours.sessions["return"] - theirs.sessions["return"] for ours, theirs in pairs]
-        point, low, high = stratified_interval(strata, np.mean, np.random.default_rng(seed))
+        difference = metrics.estimate(
+            "return",
+            [ours.sessions for ours, _ in pairs],
+            pairs[0][0].n_items,
+            baseline=[theirs.sessions for _, theirs in pairs],
+            seed=seed,
+        )
         rows.append(
             {
                 "comparison": f"{reference} - {agent}",
-                "difference": point,
-                "low": low,
-                "high": high,
+                "difference": difference.mean,
+                "low": difference.ci_low,
+                "high": difference.ci_high,
                 "pairs": len(pairs),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _check_same_shoppers(agent: str, group: list[Run]) -> None:
+    keys = {run.shoppers_key for run in group}
+    if len(keys) > 1:
+        raise ValueError(
+            f"runs of agent {agent!r} met different evaluation shoppers {sorted(keys)}; "
+            "report them separately"
+        )
 
 
 def _pairs(first: list[Run], second: list[Run]) -> list[tuple[Run, Run]]:
@@ -181,64 +209,87 @@ def learning_curves(runs: list[Run], tag: str = "eval/return") -> pd.DataFrame:
         accumulator.Reload()
         if tag not in accumulator.Tags()["scalars"]:
             continue
-        seen = set()
         for event in accumulator.Scalars(tag):
-            if event.step in seen:  # the final full evaluation repeats the last step
-                continue
-            seen.add(event.step)
             rows.append(
                 {
                     "agent": run.agent,
+                    "role": run.role,
                     "seed": run.results["seed"],
                     "step": event.step,
                     "value": event.value,
                 }
             )
-    return pd.DataFrame(rows, columns=["agent", "seed", "step", "value"])
+    return pd.DataFrame(rows, columns=["agent", "role", "seed", "step", "value"])
 
 
 def _cell(row: pd.Series, key: str) -> str:
     if pd.isna(row.get(key)):
         return ""
-    return f"{row[key]:.3g} [{row[f'{key}_low']:.3g}, {row[f'{key}_high']:.3g}]"
+    return f"{row[key]:.4g} [{row[f'{key}_low']:.4g}, {row[f'{key}_high']:.4g}]"
 
 
-def markdown(summary: pd.DataFrame, paired: pd.DataFrame, logdir: Path) -> str:
-    """The report's text: mean and IQM tables, paired differences, how to open TensorBoard."""
+def markdown(
+    summary: pd.DataFrame, paired: pd.DataFrame, budget: pd.DataFrame, logdir: Path
+) -> str:
+    """The report's text: mean and IQM tables, budgets, paired differences, definitions."""
     lines = ["# recenv comparison", ""]
-    metrics = list(dict.fromkeys(summary["metric"]))
+    shown = [chosen.name for chosen in metrics.METRICS]
     order = (
         summary[summary.metric == "return"].sort_values("mean", ascending=False)["agent"].tolist()
     )
-    for key, title in (("mean", "Mean"), ("iqm", "IQM (interquartile mean)")):
-        shown = [m for m in metrics if not summary[summary.metric == m][key].isna().all()]
+    titles = {
+        "mean": "Mean over runs, 95% CI over runs and shoppers (two-level bootstrap)",
+        "iqm": "IQM over runs (rliable), 95% CI over runs",
+    }
+    for key, title in titles.items():
+        extra = ["normalised return"] if key == "mean" else []
         lines += [
-            f"## {title}, 95% stratified-bootstrap CI over sessions of all seeds",
+            f"## {title}",
             "",
-            "| agent | runs | " + " | ".join(shown) + " |",
-            "|---|---|" + "---|" * len(shown),
+            "| agent | runs | " + " | ".join([*shown, *extra]) + " |",
+            "|---|---|" + "---|" * (len(shown) + len(extra)),
         ]
         for agent in order:
             rows = summary[summary.agent == agent].set_index("metric")
             cells = [_cell(rows.loc[m], key) for m in shown]
+            if extra:
+                normalised = rows.loc["return", "normalised"]
+                cells.append("" if pd.isna(normalised) else f"{normalised:.3f}")
             lines.append(f"| {agent} | {int(rows['runs'].iloc[0])} | " + " | ".join(cells) + " |")
         lines.append("")
-    if "coverage" in metrics:
-        lines += ["Coverage (a set metric): mean over seeds [min, max].", ""]
+    lines += [
+        "Normalised return: (agent - random) / (best oracle - random).",
+        "",
+        "## Budget (mean per run)",
+        "",
+        "| agent | training shopper-steps | selection shopper-steps | total | train s |",
+        "|---|---|---|---|---|",
+    ]
+    for _, row in budget.set_index("agent").loc[order].reset_index().iterrows():
+        lines.append(
+            f"| {row.agent} | {row.training_shopper_steps:,.0f} | "
+            f"{row.selection_shopper_steps:,.0f} | {row.total_shopper_steps:,.0f} | "
+            f"{row.train_seconds:.1f} |"
+        )
+    lines.append("")
     if not paired.empty:
         lines += [
-            "## Paired differences in session return (same shoppers), 95% CI",
+            "## Paired differences in session return (same shoppers), 95% CI over runs and "
+            "shoppers",
             "",
             "| comparison | difference | 95% CI | seed pairs |",
             "|---|---|---|---|",
         ]
         for _, row in paired.iterrows():
             lines.append(
-                f"| {row.comparison} | {row.difference:+.3f} | "
-                f"[{row.low:+.3f}, {row.high:+.3f}] | {int(row.pairs)} |"
+                f"| {row.comparison} | {row.difference:+.4g} | "
+                f"[{row.low:+.4g}, {row.high:+.4g}] | {int(row.pairs)} |"
             )
         lines.append("")
+    lines += ["## Metric definitions", "", "| metric | aggregation over sessions |", "|---|---|"]
+    lines += [f"| {chosen.name} | {chosen.aggregation} |" for chosen in metrics.METRICS]
     lines += [
+        "",
         "## Plots",
         "",
         "![learning curves](learning_curves.png)",
@@ -260,18 +311,36 @@ def plot(summary: pd.DataFrame, curves: pd.DataFrame, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(7, 4.5))
+    figure, axis = plt.subplots(figsize=(8, 5))
+    returns = summary[summary.metric == "return"].set_index("agent")
     for agent, group in curves.groupby("agent"):
         by_step = group.groupby("step")["value"]
-        if by_step.ngroups < 2:
+        if by_step.ngroups < 2 or returns.loc[agent, "role"] != LEARNER:
             continue
         steps = by_step.mean().index
-        axis.plot(steps, by_step.mean().values, label=agent)
+        axis.plot(steps, by_step.mean().values, marker=".", label=agent)
         axis.fill_between(steps, by_step.min().values, by_step.max().values, alpha=0.2)
+    references = returns[returns.role == ORACLE]
+    baselines = returns[returns.role == BASELINE]
+    if not baselines.empty:
+        references = pd.concat([references, baselines.loc[[baselines["mean"].idxmax()]]])
+    for agent, row in references.iterrows():
+        style = ":" if row.role == ORACLE else "--"
+        axis.axhline(row["mean"], linestyle=style, color="grey", linewidth=1)
+        axis.annotate(
+            f"{agent} {row['mean']:.2f}",
+            (0, row["mean"]),
+            xycoords=("axes fraction", "data"),
+            fontsize=7,
+            va="bottom",
+            color="dimgrey",
+        )
     axis.set_xlabel("training shopper-steps")
     axis.set_ylabel("eval return per session")
-    axis.set_title("Learning curves (mean and range over seeds)")
-    if axis.lines:
+    axis.set_title(
+        "Learning curves (mean and range over seeds); oracles dotted, best simple baseline dashed"
+    )
+    if axis.get_legend_handles_labels()[0]:
         axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(out / "learning_curves.png", dpi=120)
@@ -299,12 +368,14 @@ def write_report(roots: list[Path], out: Path, reference: str = "dqn") -> Path:
     out.mkdir(parents=True, exist_ok=True)
     summary = summary_table(runs)
     paired = paired_table(runs, reference)
+    budget = budget_table(runs)
     curves = learning_curves(runs)
     summary.to_csv(out / "summary.csv", index=False)
+    budget.to_csv(out / "budget.csv", index=False)
     if not paired.empty:
         paired.to_csv(out / "paired.csv", index=False)
     plot(summary, curves, out)
     logdir = roots[0] if len(roots) == 1 else Path(",".join(str(root) for root in roots))
-    text = markdown(summary, paired, logdir)
+    text = markdown(summary, paired, budget, logdir)
     (out / "report.md").write_text(text)
     return out / "report.md"

@@ -167,6 +167,7 @@ def run_training(cfg: DictConfig, run_dir: Path, agent_name: str | None = None) 
         result = monitor.evaluate(agent, int(cfg.eval.n_shoppers))
         agent.save(run_dir / "final_agent")
         results = _results(cfg, agent_name, trainer_state, result)
+        results["agent_role"] = str(getattr(agent, "role", "learner"))
         write_run_outputs(run_dir, results, result, logger, _hyperparameters(cfg, results))
     finally:
         monitor.close()
