@@ -178,11 +178,18 @@ def ceiling_measure(preset: str, n: int, steps: int) -> Callable[[], float]:
     return lambda: rate(work)
 
 
-def single_env_measure(steps: int) -> Callable[[], float]:
-    """``gymnasium.make`` env on ``default``, uniform-random pre-drawn actions, resets counted."""
-    env = gym.make("recenv/Shopping-v0", preset="default")
+def single_env_measure(steps: int, **overrides: Any) -> Callable[[], float]:
+    """``gymnasium.make`` env on ``default``: uniform-random pre-drawn actions (distinct items
+    per slate), resets counted in the time."""
+    env = gym.make("recenv/Shopping-v0", preset="default", **overrides)
     env.reset(seed=0)
-    actions = np.random.default_rng(1).integers(0, env.action_space.n, steps).tolist()
+    config = env.unwrapped.config
+    rng = np.random.default_rng(1)
+    if config.slate_size == 1:
+        actions = rng.integers(0, config.catalog.n_items, steps).tolist()
+    else:
+        n_items, slate_size = config.catalog.n_items, config.slate_size
+        actions = [rng.choice(n_items, slate_size, replace=False) for _ in range(steps)]
     env.step(actions[0])
 
     def work() -> int:
