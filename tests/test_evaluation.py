@@ -11,7 +11,6 @@ import pytest
 
 import recenv
 from agents.evaluation import METRICS, EvaluationResult, evaluate, paired_difference
-from agents.oracle import MyopicOracle
 from agents.popularity import PopularityAgent
 from agents.random import RandomAgent
 from recenv import ShoppingVectorEnv

@@ -76,9 +76,9 @@ def test_single_env_at_a_slot_is_that_slot_of_the_vector_env() -> None:
 
 @pytest.mark.parametrize("seed", [-1, 1.5, True, "3"])
 def test_bad_seeds_name_the_allowed_range(seed: object) -> None:
-    with pytest.raises(ValueError, match="seed = .* allowed: integers >= 0"):
+    with pytest.raises(ValueError, match=r"seed = .* allowed: integers >= 0"):
         ShoppingVectorEnv(2, preset="small").reset(seed=seed)
-    with pytest.raises(ValueError, match="seed = .* allowed: integers >= 0"):
+    with pytest.raises(ValueError, match=r"seed = .* allowed: integers >= 0"):
         ShoppingEnv(preset="small").reset(seed=seed)
 
 
