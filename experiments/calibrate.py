@@ -44,7 +44,12 @@ def preset_for(model: ClickModel, name: str) -> dict:
             "embedding_dim": 1,
             "clickbait_fraction": 0.0,
         },
-        "shoppers": {"n_segments": len(model.profiles), "returning_fraction": 0.0},
+        # A shopper's taste is its profile's offset exactly: no individual noise around it.
+        "shoppers": {
+            "n_segments": len(model.profiles),
+            "returning_fraction": 0.0,
+            "taste_noise": 0.0,
+        },
         "choice": {"no_click_utility": 0.0},
         "funnel": {"reward_click": 1.0, "reward_cart": 0.0, "reward_purchase": 0.0},
         "dynamics": {"taste_drift_click": 0.0, "taste_drift_purchase": 0.0},

@@ -1,9 +1,9 @@
 """Real logs: the Open Bandit Dataset loader, the generic loader's errors, the calibrated
-scenario, fidelity replay, off-policy estimators and the agent OPE command."""
+scenario and the click model; off-policy estimators on simulated logs. (Fidelity replay:
+test_fidelity.py; OPE numbers by hand and the OPE command: test_ope_numbers.py.)"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,6 @@ import pytest
 import recenv
 from recenv.calibration import ClickModel, fit_click_model, replay_click_probability
 from recenv.data import LogValidationError, load_event_log, load_obd
-from recenv.ope import epsilon_greedy_slate_target, off_policy_estimates
 
 OBD = Path(__file__).resolve().parents[2] / "shared" / "data" / "obd" / "random"
 needs_obd = pytest.mark.skipif(not OBD.is_dir(), reason="../shared/data/obd is not present")
@@ -124,40 +123,6 @@ def test_a_mismatched_env_config_is_refused() -> None:
         recenv.ShoppingEnv(config=recenv.make_config("obd_men", catalog={"n_items": 50}))
 
 
-@needs_obd
-def test_fidelity_on_disjoint_halves_and_across_campaigns(tmp_path: Path) -> None:
-    from experiments.fidelity import main
-
-    out = tmp_path / "men_halves.json"
-    report = main([f"fit={OBD / 'men'}", f"replay={OBD / 'men'}", "split=0.5", f"out={out}"])
-    stored = json.loads(out.read_text())
-    assert {"predicted_ctr", "observed_ctr", "relative_error"} <= set(stored)
-    assert set(stored["per_position"]) == {"0", "1", "2"} and stored["per_popularity_decile"]
-    low, high = stored["overall"]["observed_ci"]
-    assert low <= report["predicted_ctr"] <= high
-    assert out.with_suffix(".png").is_file()
-    across = main([f"fit={OBD / 'men'}", f"replay={OBD / 'women'}", f"out={tmp_path / 'x.json'}"])
-    assert not across["items_match"]
-    assert abs(across["relative_error"]) < 0.5
-
-
-def test_off_policy_estimators_by_hand() -> None:
-    reward = np.array([1.0, 0.0, 1.0, 0.0])
-    item = np.array([0, 1, 0, 1])
-    propensity = np.full(4, 0.5)
-    target = np.tile([1.0, 0.0], (4, 1))  # always item 0
-    q = np.tile([0.6, 0.2], (4, 1))
-    estimates = off_policy_estimates(reward, item, propensity, target, q, n_bootstrap=50)
-    assert estimates["ips"].value == pytest.approx(1.0)  # (2 + 0 + 2 + 0) / 4
-    assert estimates["snips"].value == pytest.approx(1.0)  # 4 / 4
-    assert estimates["dm"].value == pytest.approx(0.6)
-    assert estimates["dr"].value == pytest.approx(0.6 + (2 * 0.4 + 2 * 0.4) / 4)
-    with pytest.raises(ValueError, match=r"row 0: propensity = 0.0 is outside \(0, 1\]"):
-        off_policy_estimates(reward, item, np.zeros(4), target)
-    mixed = epsilon_greedy_slate_target(np.array([[1, 0]]), np.array([0]), 2, 0.5)
-    assert mixed.tolist() == [[0.25, 0.75]]
-
-
 def test_off_policy_estimates_recover_a_simulated_truth() -> None:
     from recenv.ope_validation import validate
 
@@ -167,26 +132,6 @@ def test_off_policy_estimates_recover_a_simulated_truth() -> None:
         figures = summary["best_slate"][estimator]
         assert abs(figures["mean_relative_error"]) < 0.2, (estimator, figures)
         assert figures["coverage"] >= 2 / 3, (estimator, figures)
-
-
-@needs_obd
-def test_an_agent_is_evaluated_off_policy_on_the_real_log(tmp_path: Path) -> None:
-    from experiments.ope import main
-
-    out = tmp_path / "ope.json"
-    report = main(
-        [
-            f"data={OBD / 'men'}",
-            f"out={out}",
-            "agent=popularity",
-            "env=obd_men",
-            "train.total_steps=5000",
-            "train.n_envs=16",
-        ]
-    )
-    assert set(report["off_policy"]) == {"ips", "snips", "dm", "dr"}
-    assert 0 < report["simulator"]["value"] < 0.05
-    assert json.loads(out.read_text())["log_rows"] == 10_000
 
 
 def test_click_model_fits_known_position_effects() -> None:

@@ -5,7 +5,9 @@ policy (uniform random slates by default) and writes one row per (impression, po
 like the Open Bandit Dataset: item, position, click, the logging propensity of the item at
 that position, and the shopper's segment as a user feature. ``first_step_ctr`` runs a
 slate policy the same way and measures its CTR per shown item: the ground truth that
-off-policy estimates are checked against.
+off-policy estimates are checked against. ``logistic_click_log`` instead draws clicks
+from known coefficients of the calibration's own model (``recenv.calibration``), so that
+fitting it, and what is built from the fit, can be checked against the truth.
 """
 
 from __future__ import annotations
@@ -80,3 +82,44 @@ def first_step_ctr(
     """The policy's CTR per shown item on first steps, measured by running it."""
     _, clicked, _ = first_step(resolve_config(config, None, {}), n_impressions, seed, policy)
     return float(clicked.mean())
+
+
+def logistic_click_log(
+    intercept: float,
+    item_effect: NDArray[np.float64],
+    position_effect: NDArray[np.float64],
+    user_effect: NDArray[np.float64],
+    n_impressions: int,
+    seed: int = 0,
+) -> LoggedImpressions:
+    """Uniform random slates with clicks drawn row by row from a known click model.
+
+    ``P(click) = sigmoid(intercept + item_effect[i] + position_effect[k] + user_effect[x])``
+    with ``x`` a user level drawn uniformly (column ``user_group``, values ``"u<x>"``) and
+    the slate's ``len(position_effect)`` distinct items uniform (propensity ``1 / M``).
+    The true probability of every row is kept in the column ``true_probability``.
+    """
+    item_effect, position_effect = np.asarray(item_effect), np.asarray(position_effect)
+    n_items, n_positions = len(item_effect), len(position_effect)
+    rng = np.random.default_rng(seed)
+    slates = np.argsort(rng.random((n_impressions, n_items)), axis=1)[:, :n_positions]
+    user = np.repeat(rng.integers(0, len(user_effect), n_impressions), n_positions)
+    item, position = slates.ravel(), np.tile(np.arange(n_positions), n_impressions)
+    logit = (
+        intercept + item_effect[item] + position_effect[position] + np.asarray(user_effect)[user]
+    )
+    probability = 1.0 / (1.0 + np.exp(-logit))
+    frame = pd.DataFrame(
+        {
+            "session": np.repeat(np.arange(n_impressions), n_positions),
+            "timestamp": np.repeat(np.arange(n_impressions), n_positions),
+            "item": item,
+            "position": position,
+            "click": (rng.random(len(item)) < probability).astype(np.int8),
+            "propensity": 1.0 / n_items,
+            "user_group": np.char.add("u", user.astype(str)),
+            "true_probability": probability,
+        }
+    )
+    items = pd.DataFrame({"category": np.zeros(n_items, dtype=int)})
+    return LoggedImpressions(frame, items, n_positions, f"logistic(seed={seed})")
