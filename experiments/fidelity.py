@@ -39,10 +39,10 @@ def group_figures(
 
     Each row is one impression, so a CTR is a sum over rows / rows. The three bootstraps
     share one seed, hence the same resampled rows (a paired comparison). The relative
-    error's interval is that of ``observed / predicted`` mapped through ``1 / r - 1``
-    (percentiles follow a monotone map): finite resamples only, no division by zero;
-    without clicks, or with so few that a resample often has none, it has no upper bound
-    and is reported as ``None``.
+    error's interval is that of ``r = observed / predicted`` (finite on every resample:
+    predictions are positive) mapped through the decreasing ``1 / r - 1``; when over 2.5%
+    of the resamples have no click, ``r``'s lower bound is 0, the relative error has no
+    upper bound and its interval is ``None``.
     """
     n = len(observed)
 
