@@ -130,6 +130,21 @@ def top_items(scores: NDArray[np.floating], slate_size: int) -> NDArray[np.int64
     return np.take_along_axis(top, order, axis=1)
 
 
+def shopper_steps_consumed(agent: Any, training_env: Any) -> dict[str, int]:
+    """What an agent's learning cost in shopper-steps, measured rather than declared.
+
+    ``training``: steps the training env simulated (its shoppers responded), plus those of
+    any env the agent keeps of its own; ``selection``: steps spent scoring candidates on
+    validation shoppers (``agents.selection``). Agents report their own envs through an
+    optional ``shopper_steps_used`` mapping.
+    """
+    extra = dict(getattr(agent, "shopper_steps_used", None) or {})
+    return {
+        "training": int(training_env.simulator.shopper_steps) + int(extra.get("training", 0)),
+        "selection": int(extra.get("selection", 0)),
+    }
+
+
 def write_json_atomically(path: str | Path, payload: Mapping[str, Any]) -> None:
     """Write JSON through a temporary file and a rename, so a crash never leaves half a file."""
     path = Path(path)

@@ -51,7 +51,8 @@ def run_sessions(
     env = ShoppingVectorEnv(n_shoppers, config=config, split=split)
     observation, info = env.reset(seed=seed)
     totals = {
-        name: np.zeros(n_shoppers) for name in ("return", "steps", "clicks", "revenue", "purchases")
+        name: np.zeros(n_shoppers)
+        for name in ("return", "steps", "clicks", "carts", "revenue", "purchases", "terminated")
     }
     shown: list[NDArray[np.int64]] = []
     active = np.ones(n_shoppers, dtype=bool)
@@ -65,8 +66,10 @@ def run_sessions(
             ("return", reward),
             ("steps", 1.0),
             ("clicks", info["click"]),
+            ("carts", info["cart"]),
             ("revenue", info["revenue"]),
             ("purchases", info["purchase"]),
+            ("terminated", terminated),  # ended by patience or budget, not the horizon
         ):
             totals[name] += value * active
         active &= ~(terminated | truncated)
@@ -87,6 +90,7 @@ def evaluate(
     sessions = metrics.session_table(
         raw, catalog.category, catalog.popularity_rank, catalog.n_categories
     )
+    sessions.update({name: raw[name] for name in ("carts", "purchases", "terminated")})
     result = EvaluationResult(sessions=sessions, n_items=catalog.n_items, seed=seed)
     result.summary = metrics.summarise([sessions], catalog.n_items)
     return result

@@ -1,14 +1,19 @@
-"""Every agent on one scenario, 3 training seeds, the same evaluation shoppers for all.
+"""Every agent on one scenario, 5 independent training seeds, the same evaluation shoppers.
 
     python benchmarks/agents.py --json benchmarks/results/agents.json
+    python benchmarks/agents.py --seeds 0 1 2 --agents random popularity dqn env=small
 
-Each learning agent trains with the budget of its preset (``conf/agent/*.yaml``: shopper-
-steps, vector width) and is evaluated on ``eval.n_shoppers`` shoppers of ``eval.seed``,
-the same shoppers for every agent and seed (common random numbers). Per agent: mean session
-return over seeds with a 95% bootstrap CI, per-seed returns and training seconds; then the
-paired differences ``dqn_minus_<agent>`` (mean over seeds of the per-seed difference on the
-same shoppers, 95% paired bootstrap CI). Oracles act on the hidden state and need no
-training; they are evaluated once and reused for every seed.
+Each learning agent trains with the budget of its preset (``conf/agent/*.yaml``) on the
+training split of its own seed (seeds never share shoppers: ``recenv.streams``), and every
+agent meets the same ``eval.n_shoppers`` shoppers of the evaluation split (common random
+numbers). Per agent: mean session return over seeds with a 95% CI over seeds *and*
+shoppers (two-level bootstrap), per-seed returns, the shopper-steps consumed (training,
+model selection on validation shoppers) and the wall time, and the normalised score
+``(agent - random) / (long-term oracle - random)``. Then ``dqn_minus_<agent>``: the paired
+difference on the same shoppers, seeds paired, with its two-level 95% CI. Agents whose
+results do not depend on a seed (oracles) are evaluated once and paired with every seed.
+Simple baselines (``role == "baseline"``: random, popularity, the BoughtAndFresh rule) and
+oracles are always included; ``best_baseline`` names the best of the baselines.
 """
 
 from __future__ import annotations
@@ -21,11 +26,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import torch
+
+from agents.base import shopper_steps_consumed
 from agents.evaluation import EvaluationResult, evaluate, paired_difference, pooled_estimate
 from experiments.factory import build_agent, compose_config, env_config_from, training_env
 
-LEARNERS = ("random", "popularity", "kmeans", "mlp", "dqn")
+LEARNERS = ("kmeans", "mlp", "dqn")
+BASELINES = ("random", "popularity", "custom_example")
 ORACLES = ("myopic_oracle", "long_term_oracle")
+SEED_FREE = ORACLES  # their acts do not depend on a seed: one evaluation serves every seed
 
 
 def train_and_evaluate(agent_name: str, seed: int, overrides: list[str]) -> dict:
@@ -33,46 +43,69 @@ def train_and_evaluate(agent_name: str, seed: int, overrides: list[str]) -> dict
     cfg = compose_config([f"agent={agent_name}", f"seed={seed}", *overrides])
     env_config = env_config_from(cfg)
     agent = build_agent(cfg, env_config)
+    env = training_env(cfg, env_config)
     start = time.perf_counter()
     if cfg.train.total_steps > 0:
-        agent.learn(training_env(cfg, env_config), int(cfg.train.total_steps))
+        agent.learn(env, int(cfg.train.total_steps))
     seconds = time.perf_counter() - start
     result = evaluate(agent, env_config, int(cfg.eval.n_shoppers), int(cfg.eval.seed))
-    return {"result": result, "train_seconds": seconds, "total_steps": int(cfg.train.total_steps)}
+    return {
+        "result": result,
+        "train_seconds": seconds,
+        "budget_steps": int(cfg.train.total_steps),
+        "shopper_steps": shopper_steps_consumed(agent, env),
+        "role": str(getattr(agent, "role", "learner")),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="where to write the figures")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--agents", nargs="+", default=list(LEARNERS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--agents", nargs="+", default=[*BASELINES, *LEARNERS])
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest here)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. env=small")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
+    names = list(dict.fromkeys([*BASELINES, *args.agents, *ORACLES]))
     results: dict[str, list[EvaluationResult]] = {}
-    report: dict[str, dict] = {"agents": {}, "seeds": args.seeds, "overrides": args.overrides}
-    for name in [*args.agents, *ORACLES]:
-        seeds = args.seeds if name not in ORACLES else args.seeds[:1]
+    report: dict = {"agents": {}, "seeds": args.seeds, "overrides": args.overrides}
+    for name in names:
+        seeds = args.seeds[:1] if name in SEED_FREE else args.seeds
         runs = [train_and_evaluate(name, seed, args.overrides) for seed in seeds]
         results[name] = [run["result"] for run in runs] * (len(args.seeds) // len(runs))
         estimate = pooled_estimate(results[name])
+        first = runs[0]["result"].summary
         report["agents"][name] = {
+            "role": runs[0]["role"],
             "mean_return": estimate.mean,
             "ci_low": estimate.ci_low,
             "ci_high": estimate.ci_high,
             "per_seed_return": [run["result"].summary["return"].mean for run in runs],
+            "budget_steps": runs[0]["budget_steps"],
+            "training_shopper_steps": [run["shopper_steps"]["training"] for run in runs],
+            "selection_shopper_steps": [run["shopper_steps"]["selection"] for run in runs],
             "train_seconds": [round(run["train_seconds"], 1) for run in runs],
-            "train_steps": runs[0]["total_steps"],
-            "ctr": runs[0]["result"].summary["ctr"].mean,
-            "session_length": runs[0]["result"].summary["session_length"].mean,
+            "ctr": pooled_estimate(results[name], "ctr").mean,
+            "conversion_rate": pooled_estimate(results[name], "conversion_rate").mean,
+            "session_length": first["session_length"].mean,
         }
         print(
             f"{name:>18}: return {estimate.mean:6.2f} [{estimate.ci_low:.2f}, "
             f"{estimate.ci_high:.2f}]  per seed "
             f"{[round(r, 2) for r in report['agents'][name]['per_seed_return']]}  "
-            f"train {report['agents'][name]['train_seconds']} s",
+            f"train {report['agents'][name]['train_seconds']} s, shopper-steps "
+            f"{report['agents'][name]['training_shopper_steps'][0]:,} + "
+            f"{report['agents'][name]['selection_shopper_steps'][0]:,} selection",
             flush=True,
         )
+    agents = report["agents"]
+    floor, top = agents["random"]["mean_return"], agents["long_term_oracle"]["mean_return"]
+    for figures in agents.values():
+        figures["normalised"] = (figures["mean_return"] - floor) / (top - floor)
+    baselines = [name for name, figures in agents.items() if figures["role"] == "baseline"]
+    report["best_baseline"] = max(baselines, key=lambda name: agents[name]["mean_return"])
     if "dqn" in results:
         for name, others in results.items():
             if name == "dqn":

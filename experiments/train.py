@@ -28,7 +28,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from agents.base import write_json_atomically
+from agents.base import shopper_steps_consumed, write_json_atomically
 from agents.evaluation import EvaluationResult, evaluate
 from experiments.checkpoints import latest_checkpoint, save_checkpoint
 from experiments.factory import build_agent, env_config_from, training_env
@@ -107,14 +107,10 @@ class TrainingMonitor:
 
     def update_budget(self, agent: Any) -> None:
         """Shopper-steps the agent consumed so far (training env + its own) and wall time."""
-        extra = dict(getattr(agent, "shopper_steps_used", None) or {})
+        consumed = shopper_steps_consumed(agent, self.env)
         used = self.state["shopper_steps"]
-        used["training"] = (
-            self.steps_before["training"]
-            + self.env.simulator.shopper_steps
-            + int(extra.get("training", 0))
-        )
-        used["selection"] = int(extra.get("selection", 0))
+        used["training"] = self.steps_before["training"] + consumed["training"]
+        used["selection"] = consumed["selection"]
         self.state["train_seconds"] = self.seconds_before + time.perf_counter() - self.started
 
     def checkpoint(self, agent: Any) -> None:
