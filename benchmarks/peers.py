@@ -202,7 +202,11 @@ def worker(name: str, steps: int) -> None:
     for line in sys.stdin:
         if line.strip() != "run":
             break
-        print(json.dumps({"steps_per_s": rate(work)}), file=replies, flush=True)
+        try:
+            reply = {"steps_per_s": rate(work)}
+        except Exception as error:
+            reply = {"error": f"{type(error).__name__}: {error}"}
+        print(json.dumps(reply), file=replies, flush=True)
 
 
 # -- the parent: recenv here, the peer in its worker, alternated ---------------------------
@@ -230,7 +234,10 @@ class PeerProcess:
     def measure(self) -> float:
         self._process.stdin.write("run\n")
         self._process.stdin.flush()
-        return self._reply()["steps_per_s"]
+        reply = self._reply()
+        if "error" in reply:
+            raise RuntimeError(reply["error"])
+        return reply["steps_per_s"]
 
     def close(self) -> None:
         if self._process.stdin:
@@ -259,6 +266,8 @@ def measure_peer(
             if "error" in peer.hello:
                 return {"status": f"not importable: {peer.hello['error']}"}
             samples = alternate({"recenv": recenv_measure, name: peer.measure}, repeats)
+        except RuntimeError as error:
+            return {"status": f"failed while running: {error}"}
         finally:
             peer.close()
     return {
