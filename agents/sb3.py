@@ -2,8 +2,11 @@
 
 SB3 rejects Gymnasium ``VectorEnv``s, so ``SB3VecEnv`` wraps a SAME_STEP-autoreset
 ``ShoppingVectorEnv`` as an SB3 ``VecEnv`` (terminal observations and truncation flags in
-the per-env infos, as SB3 expects). Checkpoints hold the policy's ``state_dict`` (loaded
-with ``weights_only=True``) and a JSON of hyperparameters, never SB3's pickled zip.
+the per-env infos, as SB3 expects). ``policy`` picks the network: SB3's own
+``MultiInputPolicy`` (one-hot inputs, an MLP), or ``"recenv"`` (DQN only): our DQN's
+Q-network inside SB3 (``agents.sb3_policies``), for comparisons at equal architecture.
+Checkpoints hold the policy's ``state_dict`` (loaded with ``weights_only=True``) and a
+JSON of hyperparameters, never SB3's pickled zip.
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from agents.base import Callback, Logger, NullLogger, read_json, write_json_atomically
 from agents.networks import load_weights, resolve_device
+from agents.sb3_policies import RecenvDQNPolicy
 from recenv.config import EnvConfig, config_from_dict
 from recenv.env import resolve_config
 from recenv.vector import ShoppingVectorEnv
 
 KIND = "sb3"
 ALGORITHMS = {"dqn": DQN, "ppo": PPO}
+POLICIES = ("MultiInputPolicy", "recenv")
 
 
 class SB3VecEnv(VecEnv):
@@ -74,7 +79,12 @@ class SB3VecEnv(VecEnv):
 
 
 class SB3Agent:
-    """SB3's ``DQN`` or ``PPO`` (``MultiInputPolicy``) behind the recenv agent protocol."""
+    """SB3's ``DQN`` or ``PPO`` behind the recenv agent protocol.
+
+    ``policy="MultiInputPolicy"`` is SB3's default network; ``policy="recenv"`` (DQN only)
+    is ``agents.dqn.QNetwork``'s architecture, sized by ``policy_kwargs`` ``embedding_dim``
+    and ``hidden_size``. Other keyword arguments go to SB3's algorithm unchanged.
+    """
 
     def __init__(
         self,
@@ -83,10 +93,17 @@ class SB3Agent:
         device: str = "auto",
         algorithm: str = "dqn",
         n_envs: int = 16,
+        policy: str = "MultiInputPolicy",
         **hyperparameters: Any,
     ) -> None:
         if algorithm not in ALGORITHMS:
             raise ValueError(f"sb3.algorithm = {algorithm!r}; choose one of {sorted(ALGORITHMS)}")
+        if policy not in POLICIES:
+            raise ValueError(f"sb3.policy = {policy!r}; choose one of {list(POLICIES)}")
+        if policy == "recenv" and algorithm != "dqn":
+            raise ValueError(
+                f"sb3.policy = 'recenv' needs sb3.algorithm = 'dqn', got {algorithm!r}"
+            )
         self.env_config = resolve_config(env_config, None, {})
         if self.env_config.slate_size != 1:
             raise ValueError(
@@ -96,19 +113,28 @@ class SB3Agent:
         if n_envs < 1:
             raise ValueError(f"sb3.n_envs = {n_envs} is out of range; allowed: >= 1")
         self.seed, self.algorithm, self.n_envs = seed, algorithm, int(n_envs)
+        self.policy = policy
         self.hyperparameters = dict(hyperparameters)
         self.device = resolve_device(device)
         self.vec_env = SB3VecEnv(
             ShoppingVectorEnv(self.n_envs, config=self.env_config, autoreset_mode="SAME_STEP")
         )
+        sb3_arguments = dict(self.hyperparameters)
+        policy_class: str | type = policy
+        if policy == "recenv":  # the env config is known here, not in the (JSON) hyperparameters
+            policy_class = RecenvDQNPolicy
+            sb3_arguments["policy_kwargs"] = {
+                **sb3_arguments.get("policy_kwargs", {}),
+                "env_config": self.env_config,
+            }
         try:
             self.model = ALGORITHMS[algorithm](
-                "MultiInputPolicy",
+                policy_class,
                 self.vec_env,
                 seed=seed,
                 device=self.device,
                 verbose=0,
-                **self.hyperparameters,
+                **sb3_arguments,
             )
         except TypeError as error:  # SB3 reports a misspelt keyword as a TypeError
             raise ValueError(
@@ -158,6 +184,7 @@ class SB3Agent:
                 "kind": KIND,
                 "algorithm": self.algorithm,
                 "n_envs": self.n_envs,
+                "policy": self.policy,
                 "hyperparameters": self.hyperparameters,
                 "seed": self.seed,
                 "env_config": dataclasses.asdict(self.env_config),
@@ -177,6 +204,7 @@ class SB3Agent:
             device=device,
             algorithm=meta["algorithm"],
             n_envs=meta["n_envs"],
+            policy=meta.get("policy", "MultiInputPolicy"),  # checkpoints before the option
             **meta["hyperparameters"],
         )
         state = load_weights(path / "weights.pt", agent.device)
