@@ -84,9 +84,9 @@ class LogCollector:
         self.steps = 0  # shopper-steps run (vector steps x slots)
 
     def collect(self, total_steps: int) -> InteractionLog:
-        """Log ``total_steps`` more shopper-steps (at least one vector step); the whole log."""
+        """Log at least ``total_steps`` more shopper-steps (whole vector steps); the whole log."""
         slots = np.arange(self.n_slots)
-        for _ in range(max(1, total_steps // self.n_slots)):
+        for _ in range(max(1, -(-total_steps // self.n_slots))):
             action = np.asarray(self.policy(self.observation))
             slates = action.reshape(self.n_slots, -1)
             next_observation, _, terminated, truncated, info = self.env.step(action)
@@ -170,9 +170,10 @@ def learn_from_random_logs(
     """
     collector = random_log_collector(env, agent.env_config, agent.seed)
     chunk = refit_interval if refit_interval > 0 else total_steps
-    log = None
+    log, target = None, 0
     while collector.steps < total_steps or log is None:
-        log = collector.collect(min(chunk, total_steps - collector.steps))
+        target = min(target + chunk, total_steps)  # refit points at multiples of the interval
+        log = collector.collect(target - collector.steps)
         fit(log)
         agent.steps_done = collector.steps
         if callback is not None and callback(agent) is False:

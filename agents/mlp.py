@@ -64,7 +64,7 @@ class MLPConfig:
     hidden_size: int = 128
     top_k: int = 10  # k of precision@k, recall@k, NDCG@k
     refit_interval: int = 0  # logged shopper-steps between refits (0: one fit on the whole log)
-    selection_shoppers: int = 256  # validation shoppers scoring each epoch's policy; 0: off
+    selection_shoppers: int = 256  # validation shoppers scoring each candidate epoch; 0: off
     selection_seed: int = 0  # seed of the validation split (disjoint from train and eval)
 
     def __post_init__(self) -> None:
@@ -176,9 +176,10 @@ class MLPAgent:
     ) -> MLPAgent:
         """Log random shopper-steps, fit with early stopping and model selection, report metrics.
 
-        Each epoch's weights are a candidate: early stopping ends a fit when the validation
-        log-loss stalls, and the weights kept are those with the best return on the
-        validation shoppers (``agents.selection``), or the lowest log-loss with selection off.
+        An epoch whose validation log-loss improves is a candidate: early stopping ends a fit
+        when the log-loss stalls, and the weights kept are the candidate with the best return
+        on the validation shoppers (``agents.selection``), or the lowest log-loss with
+        selection off.
         """
         logger = logger or NullLogger()
         learn_from_random_logs(
@@ -211,11 +212,11 @@ class MLPAgent:
             self.epochs_done += 1
             validation_loss = self._validation_loss(validation)
             logger.record("train/validation_loss", validation_loss, self.epochs_done)
-            if self.selection is not None:
-                self.selection.consider(self, self.model.state_dict, self.epochs_done, logger)
-            if validation_loss < best_loss - 1e-5:
+            if validation_loss < best_loss - 1e-5:  # a candidate: its log-loss improved
                 best_loss, stale = validation_loss, 0
                 best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
+                if self.selection is not None:
+                    self.selection.consider(self, self.model.state_dict, self.epochs_done, logger)
             else:
                 stale += 1
                 if stale >= config.early_stopping_patience:
