@@ -43,7 +43,8 @@ difference averaged over repeats with its 95% bootstrap CI over the shared shopp
 covers shopper noise, not the spread over training seeds: see the runs);
 ``session_length``: mean evaluation session length per learner; ``machine``: CPU count,
 1-minute load average before and after (other work on a shared machine slows every
-learner), torch and SB3 versions, and the git commit (``+dirty`` with uncommitted changes).
+learner), torch and SB3 versions, and the git commit at the start (``+dirty`` with
+uncommitted changes to tracked files outside ``benchmarks/results``).
 """
 
 from __future__ import annotations
@@ -138,29 +139,30 @@ def spread(values: Sequence[float], centre: Callable[[Sequence[float]], float]) 
     return {name: centre(values), "min": min(values), "max": max(values), "runs": list(values)}
 
 
-def machine(load_before: float) -> dict[str, Any]:
-    """What a reader needs to judge the speeds: cores, load, versions, code revision."""
+def revision() -> str | None:
+    """The git commit, ``+dirty`` when tracked code (not the results folder) has changes."""
     root = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":(exclude)benchmarks/results",
+            ],
             cwd=root,
             capture_output=True,
             text=True,
         ).stdout.strip()
     except OSError:  # no git: the figures stand without a revision
-        commit, dirty = "", ""
-    return {
-        "cpus": os.cpu_count(),
-        "load_average_before": load_before,
-        "load_average_after": os.getloadavg()[0],
-        "torch": torch.__version__,
-        "stable_baselines3": stable_baselines3.__version__,
-        "commit": commit + ("+dirty" if dirty else "") if commit else None,
-    }
+        return None
+    return commit + ("+dirty" if dirty else "") if commit else None
 
 
 def run(
@@ -183,7 +185,8 @@ def run(
         if value < least:
             raise ValueError(f"{name} = {value} is out of range; allowed: >= {least}")
     shared = {**SHARED, **(shared or {})}
-    load_before = os.getloadavg()[0]
+    machine = {"cpus": os.cpu_count(), "load_average_before": os.getloadavg()[0]}
+    machine["commit"] = revision()  # read before the runs: the code that was imported
     torch.set_num_threads(threads)
     config = make_config(preset)
     rates: dict[str, list[float]] = {learner: [] for learner in LEARNERS}
@@ -226,7 +229,12 @@ def run(
         learner: statistics.mean(r.summary["session_length"].mean for r in results[learner])
         for learner in LEARNERS
     }
-    figures["machine"] = machine(load_before)
+    figures["machine"] = {
+        **machine,
+        "load_average_after": os.getloadavg()[0],
+        "torch": torch.__version__,
+        "stable_baselines3": stable_baselines3.__version__,
+    }
     return figures
 
 
