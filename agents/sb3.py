@@ -20,11 +20,20 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 from stable_baselines3 import DQN, PPO
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 
-from agents.base import Callback, Logger, NullLogger, read_json, write_json_atomically
+from agents.base import (
+    Callback,
+    Logger,
+    NullLogger,
+    check_positive,
+    read_json,
+    write_json_atomically,
+)
 from agents.networks import load_weights, resolve_device
 from agents.sb3_policies import RecenvDQNPolicy
+from agents.selection import ModelSelection
 from recenv.config import EnvConfig, config_from_dict
 from recenv.env import resolve_config
 from recenv.vector import ShoppingVectorEnv
@@ -94,6 +103,9 @@ class SB3Agent:
         algorithm: str = "dqn",
         n_envs: int = 16,
         policy: str = "MultiInputPolicy",
+        validation_interval: int = 0,
+        validation_shoppers: int = 256,
+        validation_seed: int = 0,
         **hyperparameters: Any,
     ) -> None:
         if algorithm not in ALGORITHMS:
@@ -112,6 +124,14 @@ class SB3Agent:
             )
         if n_envs < 1:
             raise ValueError(f"sb3.n_envs = {n_envs} is out of range; allowed: >= 1")
+        for name, value in (
+            ("validation_interval", validation_interval),
+            ("validation_shoppers", validation_shoppers),
+            ("validation_seed", validation_seed),
+        ):
+            check_positive("sb3", name, value, allow_zero=name != "validation_shoppers")
+        self.validation_interval = int(validation_interval)
+        self.selection = ModelSelection(self.env_config, validation_shoppers, validation_seed)
         self.seed, self.algorithm, self.n_envs = seed, algorithm, int(n_envs)
         self.policy = policy
         self.hyperparameters = dict(hyperparameters)
@@ -161,16 +181,37 @@ class SB3Agent:
         logger: Logger | None = None,
         callback: Callback | None = None,
     ) -> SB3Agent:
-        """Train with SB3's own loop on this agent's SAME_STEP copy of the env."""
+        """Train with SB3's own loop on this agent's SAME_STEP copy of the env.
+
+        After every SB3 step ``callback(self)`` runs (evaluations, checkpoints; False stops),
+        and with ``validation_interval > 0`` the policy is scored on validation shoppers every
+        so many steps and at the end, keeping the best (``agents.selection``, the protocol
+        DQN and the MLP follow).
+        """
         logger = logger or NullLogger()
-        self.model.learn(total_timesteps=total_steps, reset_num_timesteps=self.steps_done == 0)
-        self.steps_done += total_steps
+        hook = _ProtocolCallback(self, self.steps_done, logger, callback)
+        self.model.learn(
+            total_timesteps=total_steps, reset_num_timesteps=self.steps_done == 0, callback=hook
+        )
+        self.steps_done = hook.steps()
+        if self.validation_interval:
+            self._validate(logger)
+            self.model.policy.load_state_dict(self.selection.best_state)
         for name, value in self.model.logger.name_to_value.items():
             if isinstance(value, (int, float)):
                 logger.record(f"sb3/{name}", float(value), self.steps_done)
-        if callback is not None:
-            callback(self)
         return self
+
+    def _validate(self, logger: Logger) -> None:
+        self.selection.consider(self, self.model.policy.state_dict, self.steps_done, logger)
+
+    @property
+    def shopper_steps_used(self) -> dict[str, int]:
+        """SB3 trains on its own env: its steps are this agent's training budget."""
+        return {
+            "training": int(self.vec_env.env.simulator.shopper_steps),
+            "selection": self.selection.shopper_steps,
+        }
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
@@ -189,6 +230,12 @@ class SB3Agent:
                 "seed": self.seed,
                 "env_config": dataclasses.asdict(self.env_config),
                 "steps_done": self.steps_done,
+                "validation": {
+                    "interval": self.validation_interval,
+                    "shoppers": self.selection.n_shoppers,
+                    "seed": self.selection.seed,
+                },
+                "selection": self.selection.counters(),
             },
         )
 
@@ -205,6 +252,9 @@ class SB3Agent:
             algorithm=meta["algorithm"],
             n_envs=meta["n_envs"],
             policy=meta.get("policy", "MultiInputPolicy"),  # checkpoints before the option
+            validation_interval=meta.get("validation", {}).get("interval", 0),
+            validation_shoppers=meta.get("validation", {}).get("shoppers", 256),
+            validation_seed=meta.get("validation", {}).get("seed", 0),
             **meta["hyperparameters"],
         )
         state = load_weights(path / "weights.pt", agent.device)
@@ -213,4 +263,40 @@ class SB3Agent:
         except (KeyError, RuntimeError) as error:
             raise ValueError(f"checkpoint {path} does not match this agent: {error}") from error
         agent.steps_done = meta["steps_done"]
+        agent.selection.restore_counters(meta.get("selection", {}))
         return agent
+
+
+class _ProtocolCallback(BaseCallback):
+    """SB3's callback hook calling the recenv protocol's callback and model selection."""
+
+    def __init__(
+        self, agent: SB3Agent, start: int, logger: Logger, callback: Callback | None
+    ) -> None:
+        super().__init__()
+        self.agent, self.start, self.recenv_logger, self.recenv_callback = (
+            agent,
+            start,
+            logger,
+            callback,
+        )
+        self.next_validation = start + agent.validation_interval
+        self.first_timesteps: int | None = None
+
+    def steps(self) -> int:
+        """Shopper-steps of this agent so far (SB3 counts env-steps over all its envs)."""
+        if self.first_timesteps is None:
+            return self.start
+        return self.start + self.model.num_timesteps - self.first_timesteps
+
+    def _on_training_start(self) -> None:
+        self.first_timesteps = self.model.num_timesteps
+
+    def _on_step(self) -> bool:
+        self.agent.steps_done = self.steps()
+        interval = self.agent.validation_interval
+        if interval and self.agent.steps_done >= self.next_validation:
+            self.next_validation += interval
+            self.agent._validate(self.recenv_logger)
+        keep_going = self.recenv_callback is None or self.recenv_callback(self.agent)
+        return keep_going is not False

@@ -326,3 +326,33 @@ def test_sb3_dqn_recenv_preset_composes_to_our_architecture() -> None:
     assert count(agent.model.q_net) == count(our_network(32, 128))
     default = build_agent(compose_config(["agent=sb3_dqn", "env=small", "device=cpu"]))
     assert default.policy == "MultiInputPolicy"
+
+
+def test_sb3_learning_reports_progress_selection_and_its_own_budget() -> None:
+    """The protocol's callback sees the steps grow; selection scores the policy every
+    interval and at the end; the agent's own env is its training budget."""
+    config = recenv.make_config("small")
+    agent = SB3Agent(
+        config,
+        seed=0,
+        device="cpu",
+        algorithm="dqn",
+        n_envs=8,
+        learning_starts=64,
+        buffer_size=1_000,
+        batch_size=32,
+        validation_interval=256,
+        validation_shoppers=16,
+    )
+    seen: list[int] = []
+    agent.learn(
+        recenv.ShoppingVectorEnv(8, config=config),
+        512,
+        callback=lambda a: seen.append(a.steps_done),
+    )
+    assert seen == list(range(8, 513, 8))
+    assert agent.steps_done == 512
+    assert agent.selection.candidates == 3  # at 256, 512 and the end
+    used = agent.shopper_steps_used
+    assert used["training"] == agent.vec_env.env.simulator.shopper_steps > 0
+    assert used["selection"] >= 3 * 16  # every validation session lasts at least one step
