@@ -21,41 +21,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 
-from agents.base import shopper_steps_consumed
-from agents.evaluation import EvaluationResult, evaluate, paired_difference, pooled_estimate
-from experiments.factory import build_agent, compose_config, env_config_from, training_env
+from agents.evaluation import EvaluationResult, paired_difference, pooled_estimate
+from experiments.agent_runs import train_and_evaluate
 
 LEARNERS = ("kmeans", "mlp", "dqn")
 BASELINES = ("random", "popularity", "custom_example")
 ORACLES = ("myopic_oracle", "long_term_oracle")
 SEED_FREE = ORACLES  # their acts do not depend on a seed: one evaluation serves every seed
-
-
-def train_and_evaluate(agent_name: str, seed: int, overrides: list[str]) -> dict:
-    """Build, train (with the preset's budget) and evaluate one agent for one seed."""
-    cfg = compose_config([f"agent={agent_name}", f"seed={seed}", *overrides])
-    env_config = env_config_from(cfg)
-    agent = build_agent(cfg, env_config)
-    env = training_env(cfg, env_config)
-    start = time.perf_counter()
-    if cfg.train.total_steps > 0:
-        agent.learn(env, int(cfg.train.total_steps))
-    seconds = time.perf_counter() - start
-    result = evaluate(agent, env_config, int(cfg.eval.n_shoppers), int(cfg.eval.seed))
-    return {
-        "result": result,
-        "train_seconds": seconds,
-        "budget_steps": int(cfg.train.total_steps),
-        "shopper_steps": shopper_steps_consumed(agent, env),
-        "role": str(getattr(agent, "role", "learner")),
-    }
 
 
 def main() -> None:
