@@ -18,6 +18,10 @@ shown in the last ``rotation_window`` steps of this session (shoppers tire of a 
 they keep seeing), unless that blocks every unseen item; a slate takes the best items in
 order, each from a category not yet in the slate while one is left.
 
+The defaults are the env's weights; ``conf/agent/rule.yaml`` ships a lower click weight
+chosen on tuning shoppers (``benchmarks/tune_rule.py``): the myopic score ranks clickbait
+first, whose clicks drain the patience that later purchases need.
+
 Prices and categories are observable item features (``ShoppingEnv.item_features``); carts
 are read from the observation after an impression, whose history events mark it carted.
 """

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from agents.evaluation import evaluate, paired_difference, run_sessions
+from agents.evaluation import EvaluationResult, evaluate, paired_difference, run_sessions
 from agents.logs import InteractionLog, collect_random_logs
 from agents.random import RandomAgent
 from agents.rule import RuleAgent
@@ -37,12 +37,71 @@ from benchmarks.timing import write_results
 from experiments.factory import compose_config, env_config_from, training_env
 from recenv.config import EnvConfig
 
+KNOBS = ("rotation_window", "click_weight", "prior_strength")
+Logs = dict[int, InteractionLog]  # log seed -> its random log
+
 
 def fitted_rule(env_config: EnvConfig, seed: int, logs: InteractionLog, **knobs) -> RuleAgent:
     """The rule with these hyperparameters fitted on one seed's log (what ``learn`` does)."""
     agent = RuleAgent(env_config, seed=seed, **knobs)
     agent.fit(logs)
     return agent
+
+
+def grid_search(
+    env_config: EnvConfig, logs: Logs, args: argparse.Namespace, n_shoppers: int
+) -> list[dict]:
+    """Mean session return on the tuning shoppers of every grid point, per log seed."""
+    grid = []
+    for strength, click_weight, window in itertools.product(
+        args.prior_strengths, args.click_weights, args.windows
+    ):
+        knobs = {
+            "rotation_window": window,
+            "click_weight": click_weight,
+            "prior_strength": strength,
+        }
+        returns = [
+            float(
+                run_sessions(
+                    fitted_rule(env_config, seed, log, **knobs),
+                    env_config,
+                    n_shoppers,
+                    args.tuning_seed,
+                )["return"].mean()
+            )
+            for seed, log in logs.items()
+        ]
+        grid.append(
+            {**knobs, "per_log_seed_return": returns, "mean_return": float(np.mean(returns))}
+        )
+    return grid
+
+
+def chosen_figures(
+    env_config: EnvConfig, logs: Logs, chosen: dict, tuning_seed: int, n_shoppers: int
+) -> dict:
+    """The chosen rule against random and against the env's own click weight, paired."""
+
+    def results_of(**knobs) -> list[EvaluationResult]:
+        return [
+            evaluate(
+                fitted_rule(env_config, seed, log, **knobs), env_config, n_shoppers, tuning_seed
+            )
+            for seed, log in logs.items()
+        ]
+
+    rule = results_of(**chosen)
+    myopic = results_of(**{**chosen, "click_weight": env_config.funnel.reward_click})
+    random = [
+        evaluate(RandomAgent(env_config, seed=seed), env_config, n_shoppers, tuning_seed)
+        for seed in logs
+    ]
+    return {
+        "random_mean_return": float(np.mean([one.summary["return"].mean for one in random])),
+        "rule_minus_random": paired_difference(rule, random).as_dict(),
+        "rule_minus_env_click_weight": paired_difference(rule, myopic).as_dict(),
+    }
 
 
 def main() -> None:
@@ -76,46 +135,10 @@ def main() -> None:
         seed: collect_random_logs(training_env(cfg, env_config), env_config, steps, seed)
         for seed in args.log_seeds
     }
-
-    grid = []
-    for strength, click_weight, window in itertools.product(
-        args.prior_strengths, args.click_weights, args.windows
-    ):
-        knobs = {"prior_strength": strength, "click_weight": click_weight}
-        returns = [
-            float(
-                run_sessions(
-                    fitted_rule(env_config, seed, log, rotation_window=window, **knobs),
-                    env_config,
-                    n_shoppers,
-                    args.tuning_seed,
-                )["return"].mean()
-            )
-            for seed, log in logs.items()
-        ]
-        grid.append({**knobs, "rotation_window": window, "per_log_seed_return": returns})
-        grid[-1]["mean_return"] = float(np.mean(returns))
+    grid = grid_search(env_config, logs, args, n_shoppers)
     best = max(grid, key=lambda point: point["mean_return"])
-    chosen = {name: best[name] for name in ("rotation_window", "click_weight", "prior_strength")}
+    chosen = {name: best[name] for name in KNOBS}
     print(f"chosen {chosen}: mean return {best['mean_return']:.2f}", flush=True)
-
-    def results_of(**knobs) -> list:
-        return [
-            evaluate(
-                fitted_rule(env_config, seed, log, **knobs),
-                env_config,
-                n_shoppers,
-                args.tuning_seed,
-            )
-            for seed, log in logs.items()
-        ]
-
-    rule = results_of(**chosen)
-    myopic = results_of(**{**chosen, "click_weight": env_config.funnel.reward_click})
-    random = [
-        evaluate(RandomAgent(env_config, seed=seed), env_config, n_shoppers, args.tuning_seed)
-        for seed in logs
-    ]
     figures = {
         "overrides": args.overrides,
         "tuning_seed": args.tuning_seed,
@@ -125,9 +148,7 @@ def main() -> None:
         "n_shoppers": n_shoppers,
         "chosen": chosen,
         "chosen_mean_return": best["mean_return"],
-        "random_mean_return": float(np.mean([one.summary["return"].mean for one in random])),
-        "rule_minus_random": paired_difference(rule, random).as_dict(),
-        "rule_minus_env_click_weight": paired_difference(rule, myopic).as_dict(),
+        **chosen_figures(env_config, logs, chosen, args.tuning_seed, n_shoppers),
         "best_per_window": {
             str(window): max(
                 (point for point in grid if point["rotation_window"] == window),
