@@ -6,6 +6,7 @@ For shopper n and item j shown at position k of the slate:
               + appeal[j] + quality_weight * quality[j]      (static item utility)
               - price_sensitivity[n] * log(price[j] / median_price)
               - fatigue_weight * fatigue[n, category[j]]
+              + need_weight * log(need[n, category[j]])  (needs on: satiation, complements)
               + intent term (bonus for the searched category, penalty for others)
               - position_bias * log(1 + k)
               (-inf if j is not on sale yet)
@@ -22,7 +23,9 @@ from numba import njit
 
 
 @njit(cache=True, inline="always")
-def item_utility(taste, price_sensitivity, fatigue, intent, session, shopper, item, items, params):
+def item_utility(
+    taste, price_sensitivity, fatigue, need, intent, session, shopper, item, items, params
+):
     """Click utility of ``item`` at the top position for row ``shopper`` of the arrays.
 
     Returns ``(utility, affinity, category fatigue)``; the caller adds the position term.
@@ -39,6 +42,8 @@ def item_utility(taste, price_sensitivity, fatigue, intent, session, shopper, it
         - price_sensitivity[shopper] * items.log_price[item]
         - params.fatigue_weight * category_fatigue
     )
+    if params.needs_active:
+        utility += params.need_weight * math.log(max(need[shopper, category], 1e-6))
     if intent[shopper] < params.n_categories:
         if category == intent[shopper]:
             utility += params.intent_bonus

@@ -171,6 +171,12 @@ class ShopperConfig(_Validated):
     intent_probability: float = 0.0  # share of shoppers with a search query
     intent_bonus: float = 2.0  # utility bonus of items of the searched category
     off_intent_penalty: float = 1.0  # utility penalty of other categories when searching
+    # returning for later visits (episode: shopper): P(return) = sigmoid(return_bias
+    # + return_satisfaction * patience left / patience_mean + return_purchase * bought)
+    return_bias: float = -1.0  # logit of coming back after a visit that left no patience
+    return_satisfaction: float = 2.0  # return logit per unit of patience left (relative)
+    return_purchase: float = 1.0  # return logit of a visit that bought something
+    budget_refill: float = 1.0  # share of the base budget restored per visit (1: all; <1: carried)
 
     bounds: ClassVar[dict[str, Bound]] = {
         "n_segments": POSITIVE_INT,
@@ -187,6 +193,7 @@ class ShopperConfig(_Validated):
         "intent_probability": PROBABILITY,
         "intent_bonus": NON_NEGATIVE,
         "off_intent_penalty": NON_NEGATIVE,
+        "budget_refill": PROBABILITY,
     }
 
 
@@ -255,6 +262,13 @@ class DynamicsConfig(_Validated):
     purchase_patience: float = 0.1  # patience gained by a purchase
     boredom: float = 0.08  # patience lost per unit of fatigue of the shown category
     max_patience: float = 1.5  # patience cap
+    # needs: utility + need_weight * log(need[category]); a purchase satiates its category
+    satiation: float = 0.0  # share of a category's need one bought item removes (0: off)
+    complement_boost: float = 0.0  # need added to category c + 1 per item of c bought (0: off)
+    need_weight: float = 1.0  # utility per unit of log(need)
+    need_recovery: float = 0.05  # share of the gap to need 1 closed each step
+    need_recovery_per_visit: float = 0.5  # share of that gap closed between two visits
+    max_need: float = 2.0  # cap of a category's need (complements raise it above 1)
 
     bounds: ClassVar[dict[str, Bound]] = {
         "taste_drift_click": PROBABILITY,
@@ -266,6 +280,12 @@ class DynamicsConfig(_Validated):
         "purchase_patience": NON_NEGATIVE,
         "boredom": NON_NEGATIVE,
         "max_patience": Bound(0.01, None),
+        "satiation": Bound(0, 0.99),
+        "complement_boost": NON_NEGATIVE,
+        "need_weight": NON_NEGATIVE,
+        "need_recovery": PROBABILITY,
+        "need_recovery_per_visit": PROBABILITY,
+        "max_need": Bound(1, None),
     }
 
 
@@ -285,14 +305,18 @@ class EnvConfig(_Validated):
     catalog_seed: int = 0  # the world (catalog, segments) is fixed by this, not by reset seeds
     expose_hidden_state: bool = False  # put taste, patience, budget ... in info["hidden"]
     calibration: str = ""  # fitted click model (name in recenv/calibrations or a .json path)
+    episode: str = "session"  # "session": one visit; "shopper": visits until the shopper leaves
+    max_visits: int = 10  # episode: shopper: visits before the episode is truncated
 
     bounds: ClassVar[dict[str, Bound]] = {
         "slate_size": POSITIVE_INT,
         "history_length": POSITIVE_INT,
         "cart_capacity": POSITIVE_INT,
-        "max_steps": POSITIVE_INT,
+        "max_steps": Bound(1, 65_535),  # a visit's steps index its random streams (16 bits)
         "catalog_seed": NON_NEGATIVE,
+        "max_visits": POSITIVE_INT,
     }
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {"episode": ("session", "shopper")}
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -26,10 +26,23 @@ from recenv import streams
 from recenv.catalog import Catalog, build_catalog
 from recenv.choice import item_utility, sample_position
 from recenv.config import EnvConfig
-from recenv.dynamics import decay_fatigue, drift_taste, patience_change
+from recenv.dynamics import (
+    decay_fatigue,
+    drift_taste,
+    patience_change,
+    recover_needs,
+    return_probability,
+    satiate,
+)
 from recenv.funnel import cart_probability, checkout_probability, step_reward
 from recenv.params import ItemTable, ModelParams, item_table, model_params
-from recenv.shoppers import Population, _draw_shopper, build_population, draw_shoppers
+from recenv.shoppers import (
+    Population,
+    _draw_shopper,
+    build_population,
+    draw_shoppers,
+    start_next_visit,
+)
 from recenv.state import (
     CART_ITEMS,
     CART_VALUE,
@@ -170,6 +183,9 @@ class Simulator:
             "budget": state.budget.copy(),
             "price_sensitivity": state.price_sensitivity.copy(),
             "fatigue": state.fatigue.copy(),
+            "need": state.need.copy(),
+            "base_budget": state.base_budget.copy(),
+            "visit": state.visit.copy(),
             "segment": state.segment.copy(),
             "cart_quality_sum": state.cart_quality_sum.copy(),
             "session_index": state.session.astype(np.int64),
@@ -242,9 +258,8 @@ def _step_rows(start, stop, slates, restart, state, items, population, params, o
 def _step_shopper(n, slates, state, items, params):
     """Advance shopper ``n`` by one step (the five stages above); returns its outcome."""
     slate_size = slates.shape[1]
-    base = streams.stream_base(
-        state.key[n], state.session[n], int(state.features[n, STEP]), streams.RESPONSE_DRAW
-    )
+    step_index = state.visit[n] * streams.VISIT_STRIDE + int(state.features[n, STEP])
+    base = streams.stream_base(state.key[n], state.session[n], step_index, streams.RESPONSE_DRAW)
     # 1. choice among the slate and 'no click'
     shown_fatigue = 0.0
     for k in range(slate_size):
@@ -252,6 +267,7 @@ def _step_shopper(n, slates, state, items, params):
             state.taste,
             state.price_sensitivity,
             state.fatigue,
+            state.need,
             state.intent,
             state.session,
             n,
@@ -295,9 +311,11 @@ def _step_shopper(n, slates, state, items, params):
         state.cart_quality_sum[n], state.cart_count[n], params
     ):
         purchased, revenue, items_bought = True, state.features[n, CART_VALUE], state.cart_count[n]
-        _checkout(n, state, params)
+        _checkout(n, state, items, params)
     # 4. long-term dynamics
     decay_fatigue(state.fatigue, n, params)
+    if params.needs_active:
+        recover_needs(state.need, n, params.need_recovery)
     for k in range(slate_size):
         state.fatigue[n, items.category[slates[n, k]]] += params.fatigue_per_exposure
     patience = state.patience[n] + patience_change(
@@ -311,6 +329,9 @@ def _step_shopper(n, slates, state, items, params):
     )
     truncated = state.features[n, STEP] >= params.max_steps and not terminated
     reward = step_reward(clicked, carted, revenue, items_bought, params)
+    if params.episode_is_shopper and (terminated or truncated):
+        # 6. the visit is over: the shopper comes back (the episode goes on) or leaves
+        terminated, truncated = _end_visit(n, state, items, params)
     return (
         reward,
         terminated,
@@ -353,9 +374,13 @@ def _push_history(n, slates, position, carted, state):
 
 
 @njit(cache=True, inline="always")
-def _checkout(n, state, params):
-    """Buy shopper n's cart: spend budget, mark history, drift taste, empty the cart."""
+def _checkout(n, state, items, params):
+    """Buy shopper n's cart: spend budget, mark history, drift taste, satiate needs, empty
+    the cart."""
     value, count = state.features[n, CART_VALUE], state.cart_count[n]
+    if params.needs_active:
+        for slot in range(count):
+            satiate(state.need, n, items.category[state.cart_items[n, slot]], params)
     state.budget[n] = max(state.budget[n] - value, 0.0)
     history, events, cart = state.history_items, state.history_events, state.cart_items
     for h in range(history.shape[1]):
@@ -382,3 +407,20 @@ def _checkout(n, state, params):
     state.cart_quality_sum[n] = 0.0
     for d in range(state.cart_embedding_sum.shape[1]):
         state.cart_embedding_sum[n, d] = 0.0
+
+
+@njit(cache=True, inline="always")
+def _end_visit(n, state, items, params):
+    """Episode ``shopper``: after a visit the shopper returns with ``return_probability``
+    (satisfaction: patience left, a purchase) unless ``max_visits`` are used up. A return
+    starts the next visit in place; returns the episode's (terminated, truncated)."""
+    base = streams.stream_base(
+        state.key[n], state.session[n], state.visit[n] + 1, streams.RETURN_DRAW
+    )
+    bought = 1.0 if state.features[n, ITEMS_BOUGHT] > 0 else 0.0
+    if streams.uniform(base, 0) >= return_probability(state.patience[n], bought, params):
+        return True, False  # the shopper leaves for good
+    if state.visit[n] + 1 >= params.max_visits:
+        return False, True  # would come back, but the episode's visits are used up
+    start_next_visit(n, state, items, params, base)
+    return False, False

@@ -1,6 +1,8 @@
-"""What changes between steps: taste drift, category fatigue and patience."""
+"""What changes between steps and visits: taste drift, fatigue, patience, needs, returning."""
 
 from __future__ import annotations
+
+import math
 
 from numba import njit
 
@@ -22,6 +24,36 @@ def decay_fatigue(fatigue, shopper, params):
     """``fatigue <- fatigue_decay * fatigue`` for row ``shopper``, in place."""
     for category in range(fatigue.shape[1]):
         fatigue[shopper, category] *= params.fatigue_decay
+
+
+@njit(cache=True, inline="always")
+def satiate(need, shopper, category, params):
+    """A bought item of ``category``: ``need[category] *= 1 - satiation``, and its complement
+    (the next category) gains ``complement_boost``, capped at ``max_need``."""
+    need[shopper, category] *= 1.0 - params.satiation
+    complement = (category + 1) % need.shape[1]
+    need[shopper, complement] = min(
+        need[shopper, complement] + params.complement_boost, params.max_need
+    )
+
+
+@njit(cache=True, inline="always")
+def recover_needs(need, shopper, share):
+    """Needs drift back to 1 (neutral): ``need += share * (1 - need)``."""
+    for category in range(need.shape[1]):
+        need[shopper, category] += share * (1.0 - need[shopper, category])
+
+
+@njit(cache=True, inline="always")
+def return_probability(patience_left, bought, params):
+    """``P(come back) = sigmoid(return_bias + return_satisfaction * patience left /
+    patience_mean + return_purchase * bought)`` after a visit (episode: shopper)."""
+    logit = (
+        params.return_bias
+        + params.return_satisfaction * max(patience_left, 0.0) / params.patience_mean
+        + params.return_purchase * bought
+    )
+    return 1.0 / (1.0 + math.exp(-logit))
 
 
 @njit(cache=True, inline="always")

@@ -53,6 +53,7 @@ def expected_outcomes(
         np.asarray(hidden["taste"]),
         np.asarray(hidden["price_sensitivity"]),
         np.asarray(hidden["fatigue"]),
+        np.asarray(hidden["need"]),
         np.asarray(observation["query"], dtype=np.int64),
         np.asarray(hidden["session_index"]).astype(np.uint64),
         np.asarray(hidden["budget"], dtype=np.float64),
@@ -71,6 +72,7 @@ def _expected_outcomes(
     taste,
     price_sensitivity,
     fatigue,
+    need,
     intent,
     session,
     budget,
@@ -90,7 +92,7 @@ def _expected_outcomes(
         for c in range(n_candidates):
             item = candidates[n, c]
             utility, affinity, item_fatigue = item_utility(
-                taste, price_sensitivity, fatigue, intent, session, n, item, items, params
+                taste, price_sensitivity, fatigue, need, intent, session, n, item, items, params
             )
             p_click = click_probability_alone(utility, params.no_click_utility)
             price, quality = items.price[item], items.quality[item]

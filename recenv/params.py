@@ -40,6 +40,12 @@ class ModelParams(NamedTuple):
     intent_probability: float
     intent_bonus: float
     off_intent_penalty: float
+    return_bias: float
+    return_satisfaction: float
+    return_purchase: float
+    budget_refill: float
+    episode_is_shopper: bool
+    max_visits: int
     # choice
     no_click_utility: float
     fatigue_weight: float
@@ -63,6 +69,13 @@ class ModelParams(NamedTuple):
     purchase_patience: float
     boredom: float
     max_patience: float
+    needs_active: bool  # satiation or complements: needs move (else they stay 1)
+    satiation: float
+    complement_boost: float
+    need_weight: float
+    need_recovery: float
+    need_recovery_per_visit: float
+    max_need: float
 
 
 class ItemTable(NamedTuple):
@@ -109,6 +122,12 @@ def model_params(config: EnvConfig, catalog: Catalog) -> ModelParams:
         intent_probability=shoppers.intent_probability,
         intent_bonus=shoppers.intent_bonus,
         off_intent_penalty=shoppers.off_intent_penalty,
+        return_bias=shoppers.return_bias,
+        return_satisfaction=shoppers.return_satisfaction,
+        return_purchase=shoppers.return_purchase,
+        budget_refill=shoppers.budget_refill,
+        episode_is_shopper=config.episode == "shopper",
+        max_visits=config.max_visits,
         no_click_utility=choice.no_click_utility,
         fatigue_weight=choice.fatigue_weight,
         cart_bias=funnel.cart_bias,
@@ -129,6 +148,13 @@ def model_params(config: EnvConfig, catalog: Catalog) -> ModelParams:
         purchase_patience=dynamics.purchase_patience,
         boredom=dynamics.boredom,
         max_patience=dynamics.max_patience,
+        needs_active=dynamics.satiation > 0 or dynamics.complement_boost > 0,
+        satiation=dynamics.satiation,
+        complement_boost=dynamics.complement_boost,
+        need_weight=dynamics.need_weight,
+        need_recovery=dynamics.need_recovery,
+        need_recovery_per_visit=dynamics.need_recovery_per_visit,
+        max_need=dynamics.max_need,
     )
 
 

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from recenv.catalog import Catalog
 from recenv.config import ShopperConfig
-from recenv.state import EVENT_BOUGHT, EVENT_CLICKED, EVENT_PAD, RETURNING
+from recenv.state import EVENT_BOUGHT, EVENT_CLICKED, EVENT_PAD, RETURNING, VISIT
 from recenv.streams import HISTORY_DRAW, SHOPPER_DRAW, gumbel, normal, stream_base, uniform
 
 _BOUGHT_SHARE_OF_HISTORY = 0.25
@@ -106,6 +106,10 @@ def _draw_shopper(row, state, items, population, params):
     state.budget[row] = math.exp(
         params.budget_log_mean + params.budget_log_std * normal(base, _BUDGET)
     )
+    state.base_budget[row] = state.budget[row]
+    state.visit[row] = 0
+    for category in range(state.need.shape[1]):
+        state.need[row, category] = 1.0
     patience = params.patience_mean + params.patience_std * normal(base, _PATIENCE)
     state.patience[row] = min(max(patience, 0.05), params.max_patience)
     state.intent[row] = params.n_categories
@@ -118,12 +122,39 @@ def _draw_shopper(row, state, items, population, params):
 
 
 @njit(cache=True, inline="always")
+def start_next_visit(row, state, items, params, base):
+    """The same shopper's next visit (episode: shopper): taste, segment, price sensitivity and
+    history stay; the cart, fatigue and session counters start afresh; patience is drawn
+    anew from ``base`` (the return stream); unspent budget carries over plus
+    ``budget_refill`` x the base budget (capped at it); needs recover part of the way."""
+    _clear_visit(row, state, params)
+    state.visit[row] += 1
+    state.features[row, RETURNING] = 1.0
+    state.features[row, VISIT] = float(state.visit[row])
+    patience = params.patience_mean + params.patience_std * normal(base, 1)
+    state.patience[row] = min(max(patience, 0.05), params.max_patience)
+    state.budget[row] = min(
+        state.budget[row] + params.budget_refill * state.base_budget[row], state.base_budget[row]
+    )
+    if params.needs_active:
+        for category in range(state.need.shape[1]):
+            state.need[row, category] += params.need_recovery_per_visit * (
+                1.0 - state.need[row, category]
+            )
+
+
+@njit(cache=True, inline="always")
 def _clear_session(row, state, params):
-    for category in range(state.fatigue.shape[1]):
-        state.fatigue[row, category] = 0.0
     for h in range(state.history_items.shape[1]):
         state.history_items[row, h] = params.n_items
         state.history_events[row, h] = EVENT_PAD
+    _clear_visit(row, state, params)
+
+
+@njit(cache=True, inline="always")
+def _clear_visit(row, state, params):
+    for category in range(state.fatigue.shape[1]):
+        state.fatigue[row, category] = 0.0
     for slot in range(state.cart_items.shape[1]):
         state.cart_items[row, slot] = params.n_items
     for column in range(state.features.shape[1]):

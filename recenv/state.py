@@ -23,8 +23,9 @@ SESSION_FEATURES = (
     "items_bought",
     "spent",
     "returning",
+    "visit",
 )
-(STEP, CART_ITEMS, CART_VALUE, CLICKS, CARTS, ITEMS_BOUGHT, SPENT, RETURNING) = range(
+(STEP, CART_ITEMS, CART_VALUE, CLICKS, CARTS, ITEMS_BOUGHT, SPENT, RETURNING, VISIT) = range(
     len(SESSION_FEATURES)
 )
 
@@ -47,6 +48,9 @@ class ShopperState(NamedTuple):
     budget: NDArray[np.float32]  # (n,) remaining budget
     patience: NDArray[np.float32]  # (n,)
     fatigue: NDArray[np.float32]  # (n, n_categories)
+    need: NDArray[np.float32]  # (n, n_categories) 1 = neutral; purchases satiate
+    base_budget: NDArray[np.float32]  # (n,) the budget a shopper arrives with
+    visit: NDArray[np.int64]  # (n,) visits of this shopper so far (episode: shopper)
     # observable
     intent: NDArray[np.int64]  # (n,) searched category, n_categories = none
     history_items: NDArray[np.int64]  # (n, history_length), most recent first, pad = n_items
@@ -75,6 +79,9 @@ class ShopperState(NamedTuple):
             budget=np.zeros(n, dtype=np.float32),
             patience=np.zeros(n, dtype=np.float32),
             fatigue=np.zeros((n, catalog.n_categories), dtype=np.float32),
+            need=np.ones((n, catalog.n_categories), dtype=np.float32),
+            base_budget=np.zeros(n, dtype=np.float32),
+            visit=np.zeros(n, dtype=np.int64),
             intent=np.full(n, catalog.n_categories, dtype=np.int64),
             history_items=np.full((n, config.history_length), catalog.n_items, dtype=np.int64),
             history_events=np.zeros((n, config.history_length), dtype=np.int64),

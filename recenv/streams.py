@@ -34,6 +34,8 @@ _HALF_ULP = 2.0**-54
 SHOPPER_DRAW = np.uint64(1)
 HISTORY_DRAW = np.uint64(2)
 RESPONSE_DRAW = np.uint64(3)
+RETURN_DRAW = np.uint64(4)  # a visit's end: does the shopper come back, with what patience
+VISIT_STRIDE = 1 << 16  # step index of a stream = visit * VISIT_STRIDE + step in the visit
 
 
 @njit(cache=True, inline="always")

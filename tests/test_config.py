@@ -41,7 +41,7 @@ def escaped(*parts: str) -> str:
         ),
         pytest.param(
             {"max_steps": -1},
-            escaped("EnvConfig.max_steps = -1", "allowed: [1, inf]"),
+            escaped("EnvConfig.max_steps = -1", "allowed: [1, 65535]"),
             id="negative-max_steps",
         ),
         pytest.param(
