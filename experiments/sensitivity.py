@@ -48,7 +48,7 @@ from experiments.sensitivity_report import write_outputs, yes_no
 from recenv.config import available_presets
 
 Log = Callable[[str], None]
-Value = float | int | bool
+Value = float | int | bool | str
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,8 @@ class Knob:
     """One mechanism: its field under ``env`` and the neutral value that switches it off.
 
     ``on`` is the strength to use when the preset leaves the mechanism off (base == off);
-    without it such a knob has nothing to halve or double and is skipped.
+    without it such a knob has nothing to halve or double and is skipped. A true/false
+    field or a named choice is a switch: cells ``off`` / ``on`` only.
     """
 
     name: str
@@ -131,19 +132,31 @@ def select_knobs(names: Sequence[str] | None, knobs: Sequence[Knob] = KNOBS) -> 
 
 
 def knob_levels(knob: Knob, base: Value) -> dict[str, Value]:
-    """The values a knob takes besides its base: ``off``, then halved and doubled strengths."""
-    if isinstance(base, bool):
-        return {"off" if base != knob.off else "on": not base}
-    reference = knob.on if base == knob.off else base
+    """The values a knob takes besides its base: ``off``, ``on``, halved and doubled strengths.
+
+    A switch (a true/false or a named choice) has only ``off`` and ``on``.
+    """
+    on = _on_value(knob, base)
     levels: dict[str, Value] = {} if base == knob.off else {"off": knob.off}
-    if reference is None:
+    if on is None:
         return levels
-    if reference != base:
-        levels["on"] = reference
+    if on != base:
+        levels["on"] = on
+    if isinstance(base, (bool, str)):
+        return levels
     for label, factor in STRENGTHS.items():
-        scaled = reference * factor
+        scaled = on * factor
         levels[label] = round(scaled) if isinstance(base, int) else float(scaled)
     return levels
+
+
+def _on_value(knob: Knob, base: Value) -> Value | None:
+    """The mechanism's strength when on: the base, else ``knob.on`` (a flag: its negation)."""
+    if base != knob.off:
+        return base
+    if knob.on is None and isinstance(base, bool):
+        return not base
+    return knob.on
 
 
 def one_at_a_time_grid(
@@ -167,7 +180,7 @@ def factorial_grid(
     """Every on/off combination of ``knobs`` (2^k cells); "on" is the base strength."""
     switches = []
     for knob, base in _present(knobs, overrides, log):
-        on = base if base != knob.off else knob.on
+        on = _on_value(knob, base)
         if on is None:
             log(f"note: knob {knob.name!r} is off here (base {base!r}) and has no 'on'; skipped")
             continue
@@ -186,15 +199,20 @@ def _present(knobs: Sequence[Knob], overrides: Sequence[str], log: Log) -> list[
     present = []
     for knob in knobs:
         base = OmegaConf.select(env, knob.path)
-        if isinstance(base, (bool, int, float)):
+        if isinstance(base, (bool, int, float, str)):
             present.append((knob, base))
-        else:
+        elif base is None:
             log(f"note: knob {knob.name!r}: env.{knob.path} is not in this config; skipped")
+        else:
+            log(f"note: knob {knob.name!r}: env.{knob.path} is {base!r}, not a value; skipped")
     return present
 
 
 def _override(knob: Knob, value: Value) -> str:
-    text = str(value).lower() if isinstance(value, bool) else repr(value)
+    if isinstance(value, bool):
+        text = str(value).lower()
+    else:
+        text = value if isinstance(value, str) else repr(value)
     return f"env.{knob.path}={text}"
 
 

@@ -67,6 +67,16 @@ def test_absent_off_and_out_of_range_knobs_are_skipped_with_a_note() -> None:
     }
     assert any("satiation" in note and "not in this config" in note for note in notes)
     assert any("clickbait=x2" in note and "clickbait_fraction" in note for note in notes)
+    switches = (
+        Knob("embeddings", "catalog.observable_embeddings", off=False),  # a flag, off here
+        Knob("count", "funnel.purchase_reward", off="revenue", on="count"),  # a named choice
+    )
+    cells = sensitivity.one_at_a_time_grid(switches, SMALL, log=notes.append)
+    assert {cell.name: cell.overrides for cell in cells} == {
+        "base": (),
+        "embeddings=on": ("env.catalog.observable_embeddings=true",),
+        "count=on": ("env.funnel.purchase_reward=count",),
+    }
     without_on = sensitivity.one_at_a_time_grid(
         (Knob("intent", "shoppers.intent_probability"),), SMALL, log=notes.append
     )
