@@ -9,7 +9,7 @@ agent meets the same ``eval.n_shoppers`` shoppers of the evaluation split (commo
 numbers). Per agent: mean session return over seeds with a 95% CI over seeds *and*
 shoppers (two-level bootstrap), per-seed returns, the shopper-steps consumed (training,
 model selection on validation shoppers) and the wall time, and the normalised score
-``(agent - random) / (long-term oracle - random)``. Then ``dqn_minus_<agent>``: the paired
+``(agent - random) / (planner - random)``. Then ``dqn_minus_<agent>``: the paired
 difference on the same shoppers, seeds paired, with its two-level 95% CI. Agents whose
 results do not depend on a seed (oracles) are evaluated once and paired with every seed.
 Simple baselines (``role == "baseline"``: random, popularity, the BoughtAndFresh rule) and
@@ -31,9 +31,11 @@ from agents.evaluation import EvaluationResult, paired_difference, pooled_estima
 from experiments.agent_runs import train_and_evaluate
 
 LEARNERS = ("kmeans", "mlp", "dqn")
-BASELINES = ("random", "popularity", "custom_example")
-ORACLES = ("myopic_oracle", "long_term_oracle")
-SEED_FREE = ORACLES  # their acts do not depend on a seed: one evaluation serves every seed
+BASELINES = ("random", "popularity", "custom_example", "rule")
+ORACLES = ("myopic_oracle", "long_term_oracle", "planner")
+# References evaluated once and paired with every seed: the oracles' acts do not depend on a
+# seed, and the planner's only through its planning streams (it is a reference, not a learner)
+SEED_FREE = ORACLES
 
 
 def main() -> None:
@@ -79,7 +81,9 @@ def main() -> None:
             flush=True,
         )
     agents = report["agents"]
-    floor, top = agents["random"]["mean_return"], agents["long_term_oracle"]["mean_return"]
+    top_name = "planner" if "planner" in agents else "long_term_oracle"
+    floor, top = agents["random"]["mean_return"], agents[top_name]["mean_return"]
+    report["normalised_by"] = top_name
     for figures in agents.values():
         figures["normalised"] = (figures["mean_return"] - floor) / (top - floor)
     baselines = [name for name, figures in agents.items() if figures["role"] == "baseline"]

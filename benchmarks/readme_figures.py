@@ -1,0 +1,353 @@
+"""Regenerate the README's result tables from ``benchmarks/results/*.json``.
+
+    python benchmarks/readme_figures.py           # rewrite every figures block of README.md
+    python benchmarks/readme_figures.py --check   # exit 1 (and show the diff) if stale
+
+A block is the text between ``<!-- figures:NAME -->`` and ``<!-- /figures -->``; ``NAME``
+picks a renderer below, which reads one results file written by a documented command
+(named in the block's first line). ``tests/test_readme_figures.py`` checks that every block
+of the README equals its rendering, so no number in those tables can drift from its file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+BLOCK = re.compile(r"(<!-- figures:(\w+) -->\n)(.*?)(<!-- /figures -->)", re.DOTALL)
+
+
+def _load(name: str) -> dict:
+    return json.loads((RESULTS / name).read_text())
+
+
+def _ci(figures: dict, mean: str = "mean", low: str = "ci_low", high: str = "ci_high") -> str:
+    return f"{figures[mean]:.2f} [{figures[low]:.2f}, {figures[high]:.2f}]"
+
+
+def _range(summary: dict, digits: int = 0) -> str:
+    """A median with its range: ``median (min-max)``."""
+    low, mid, high = (f"{summary[key]:,.{digits}f}" for key in ("min", "median", "max"))
+    return f"{mid} ({low}-{high})"
+
+
+def agents_table() -> str:
+    """``python benchmarks/agents.py --json benchmarks/results/agents.json``."""
+    report = _load("agents.json")
+    agents = report["agents"]
+    seeds = len(report["seeds"])
+    lines = [
+        f"`python benchmarks/agents.py --json benchmarks/results/agents.json` ({seeds} seeds"
+        f"{', ' + ' '.join(report['overrides']) if report['overrides'] else ''}):",
+        "",
+        "| agent | role | mean return [95% CI over seeds and shoppers] | normalised | per seed "
+        "| shopper-steps per seed: training + selection | training s per seed | DQN minus agent "
+        "[95% CI] |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, figures in sorted(agents.items(), key=lambda item: -item[1]["mean_return"]):
+        difference = report.get(f"dqn_minus_{name}")
+        training = figures["training_shopper_steps"]
+        selection = figures["selection_shopper_steps"]
+        steps = f"{max(training):,} + {max(selection):,}"
+        seconds = ", ".join(f"{value:.1f}" for value in figures["train_seconds"])
+        lines.append(
+            f"| {name} | {figures['role']} | {_ci(figures, 'mean_return')} | "
+            f"{figures['normalised']:.3f} | "
+            + ", ".join(f"{value:.2f}" for value in figures["per_seed_return"])
+            + f" | {steps} | {seconds} | "
+            + (
+                f"{difference['mean']:+.2f} [{difference['ci_low']:+.2f}, "
+                f"{difference['ci_high']:+.2f}]"
+                if difference
+                else ""
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        f"Best simple baseline: `{report['best_baseline']}`. Normalised: (agent - random) / "
+        f"({report.get('normalised_by', 'long_term_oracle')} - random). Shopper-steps: the "
+        "largest over seeds.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _n(key: str) -> str:
+    return f"{int(key):,}"
+
+
+def speed_table() -> str:
+    """``python benchmarks/env_throughput.py --json benchmarks/results/env_throughput.json``."""
+    figures = _load("env_throughput.json")
+    single = figures["single_env"]
+    lines = [
+        "`python benchmarks/env_throughput.py --json benchmarks/results/env_throughput.json` "
+        f"(median (min-max) of {figures['settings']['repeats']} alternated rounds; "
+        f"commit {figures['machine'].get('git_commit', '?')}):",
+        "",
+        "| measure | default | large (100,000 items) |",
+        "|---|---|---|",
+        f"| single env, `gymnasium.make`, steps/s (ceiling; ratio) | "
+        f"{_range(single['env_steps_per_s'])} ({single['ceiling_steps_per_s']['median']:,.0f}; "
+        f"{single['ratio_to_ceiling']['of_medians']:.2f}) | |",
+    ]
+    vector = figures["vector"]
+    for size in vector["default"]:
+        cells = []
+        for preset in ("default", "large"):
+            row = vector[preset][size]
+            cells.append(
+                f"{_range(row['env_shopper_steps_per_s'])} "
+                f"({row['ceiling_shopper_steps_per_s']['median']:,.0f}; "
+                f"{row['ratio_to_ceiling']['of_medians']:.2f})"
+            )
+        lines.append(
+            f"| vector env N = {_n(size)}, shopper-steps/s (ceiling; ratio) | "
+            + " | ".join(cells)
+            + " |"
+        )
+    threads = figures.get("threads", {})
+    if "skipped" not in threads:
+        for size in threads.get("default", {}):
+            cells = [
+                f"{threads[preset][size]['speedup_2_over_1']['of_medians']:.2f} "
+                f"({threads[preset][size]['speedup_2_over_1']['min']:.2f}-"
+                f"{threads[preset][size]['speedup_2_over_1']['max']:.2f})"
+                for preset in ("default", "large")
+            ]
+            lines.append(f"| 2 threads / 1 thread, N = {_n(size)} | " + " | ".join(cells) + " |")
+    memory = figures["peak_memory"]
+    lines.append(
+        f"| peak memory, N = {memory['n_shoppers']:,} shoppers (spawned child: peak; "
+        f"increase over its imports) | | {memory['peak_mb']:.0f} MB; "
+        f"{memory['increase_mb']:.0f} MB |"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def peers_table() -> str:
+    """``python benchmarks/peers.py --json benchmarks/results/peers.json``."""
+    figures = _load("peers.json")
+    lines = [
+        "`python benchmarks/peers.py --json benchmarks/results/peers.json` (single env, uniform "
+        f"random actions, {figures['settings']['steps']:,} steps per round, "
+        f"{figures['settings']['repeats']} alternated rounds; median (min-max)):",
+        "",
+        "| peer | its env | peer steps/s | recenv steps/s, same rounds | recenv / peer |",
+        "|---|---|---|---|---|",
+    ]
+    for name, peer in figures["peers"].items():
+        if peer["status"] != "measured":
+            lines.append(f"| {name} | {peer.get('env', '')} | {peer['status']} | | |")
+            continue
+        ratio = peer["ratio_recenv_over_peer"]
+        package = peer["package"]
+        lines.append(
+            f"| {package} {peer['versions'].get(package, '')} | {peer['env']} | "
+            f"{_range(peer['steps_per_s'])} | {_range(peer['recenv_steps_per_s'])} | "
+            f"{ratio['of_medians']:.1f} ({ratio['min']:.1f}-{ratio['max']:.1f}) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def sb3_table() -> str:
+    """``python benchmarks/dqn_vs_sb3.py --steps 30000 --repeats 3 --json ...``."""
+    figures = _load("dqn_vs_sb3.json")
+    rows = (
+        ("ours (`agents.dqn`)", "ours", None),
+        ("SB3 DQN, our network (`policy: recenv`)", "sb3", "ratio"),
+        ("SB3 DQN, default `MultiInputPolicy` (one-hot)", "sb3_default", "ratio_default_policy"),
+    )
+    lines = [
+        f"`python benchmarks/dqn_vs_sb3.py --steps {figures['steps']} --repeats "
+        f"{figures['repeats']} --json benchmarks/results/dqn_vs_sb3.json` (preset "
+        f"`{figures['preset']}`, {figures['n_envs']} shoppers per step, torch on "
+        f"{figures['threads']} thread, {figures['eval_shoppers']:,} evaluation shoppers):",
+        "",
+        "| learner | parameters | env-steps/s, median (min-max) | ours / this | return, mean "
+        "(min-max over repeats) |",
+        "|---|---|---|---|---|",
+    ]
+    for label, key, ratio in rows:
+        returns = figures[f"{key}_return"]
+        speed = (
+            f"{figures[ratio]['median']:.2f}x ({figures[ratio]['min']:.2f}-"
+            f"{figures[ratio]['max']:.2f})"
+            if ratio
+            else ""
+        )
+        lines.append(
+            f"| {label} | {figures['parameters'][key]:,} | "
+            f"{_range(figures[f'{key}_steps_per_s'])} | {speed} | {returns['mean']:.2f} "
+            f"({returns['min']:.2f}-{returns['max']:.2f}) |"
+        )
+    difference = figures["ours_minus_sb3_return"]
+    default = figures["ours_minus_sb3_default_return"]
+    lines += [
+        "",
+        f"Paired return differences on the same shoppers: ours - SB3 with our network "
+        f"{_ci(difference)}, ours - SB3 default {_ci(default)}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def serving_table() -> str:
+    """``python benchmarks/latency.py`` and ``python benchmarks/load_logs.py``."""
+    latency, logs = _load("latency.json"), _load("load_logs.json")
+    lines = [
+        f"`python benchmarks/latency.py --json benchmarks/results/latency.json` "
+        f"(preset `{latency['preset']}`, {latency['calls']:,} calls of `act` for one shopper, "
+        "one thread) and `python benchmarks/load_logs.py --json "
+        "benchmarks/results/load_logs.json`:",
+        "",
+        "| measure | p50 ms | p99 ms |",
+        "|---|---|---|",
+    ]
+    for agent, figures in latency["agents"].items():
+        lines.append(f"| `{agent}` act | {figures['p50_ms']:.2f} | {figures['p99_ms']:.2f} |")
+    lines += [
+        "",
+        f"Loading and validating {logs['rows']:,} log rows: {logs['csv_seconds']:.2f} s (CSV), "
+        f"{logs['parquet_seconds']:.2f} s (Parquet).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def ope_table() -> str:
+    """``python benchmarks/ope_validation.py --json benchmarks/results/ope_validation.json``."""
+    figures = _load("ope_validation.json")
+    settings = [
+        key for key in figures if isinstance(figures[key], dict) and "truth" in figures[key]
+    ]
+    first = figures[settings[0]]
+    lines = [
+        f"`python benchmarks/ope_validation.py --json benchmarks/results/ope_validation.json` "
+        f"({first['replicates']} replicate logs of {first['impressions']:,} impressions each, "
+        f"preset `{figures['preset']}`):",
+        "",
+        "| setting | target policy (true CTR) | IPS | SNIPS | DM | DR |",
+        "|---|---|---|---|---|---|",
+    ]
+    for setting in settings:
+        block = figures[setting]
+        for policy, truth in block["truth"].items():
+            cells = [
+                f"{cell['mean_relative_error']:+.0%} / {cell['relative_rmse']:.0%} / "
+                f"{cell['coverage']:.2f}"
+                for cell in (block[policy][name] for name in ("ips", "snips", "dm", "dr"))
+            ]
+            lines.append(f"| {setting} | {policy} ({truth:.4f}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+FIDELITY_RUNS = (  # (file under benchmarks/results/fidelity, fit, replay)
+    ("all_halves", "all[a]", "all[b]"),
+    ("men_halves", "men[a]", "men[b]"),
+    ("women_halves", "women[a]", "women[b]"),
+    ("men_to_women", "men", "women"),
+    ("women_to_men", "women", "men"),
+    ("all_to_men", "all", "men"),
+)
+
+
+def fidelity_table() -> str:
+    """``python -m experiments.fidelity fit=... replay=... out=benchmarks/results/fidelity/*``."""
+    lines = [
+        "| fit on | replay | rows | predicted CTR | observed CTR (95% CI) | relative error "
+        "(95% CI) | per position: predicted / observed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, fit, replay in FIDELITY_RUNS:
+        report = _load(f"fidelity/{name}.json")
+        overall = report["overall"]
+        low, high = overall["observed_ci"]
+        error_ci = overall.get("relative_error_ci")
+        error = f"{overall['relative_error']:+.0%}" + (
+            f" [{error_ci[0]:+.0%}, {error_ci[1]:+.0%}]" if error_ci else ""
+        )
+        positions = "; ".join(
+            f"{group['predicted_ctr']:.2%} / {group['observed_ctr']:.2%}"
+            for group in report["per_position"].values()
+        )
+        lines.append(
+            f"| {fit} | {replay} | {overall['rows']:,} | {overall['predicted_ctr']:.2%} | "
+            f"{overall['observed_ctr']:.2%} [{low:.2%}, {high:.2%}] | {error} | {positions} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def long_term_line() -> str:
+    """``python -m experiments.simulate --policy P --json benchmarks/results/simulate_P.json``."""
+    figures = {
+        policy: _load(f"simulate_{policy}.json") for policy in ("random", "myopic", "long_term")
+    }
+    shoppers = figures["random"]["args"]["shoppers"]
+    return (
+        f"On `default` ({shoppers:,} evaluation shoppers, `python -m experiments.simulate --policy "
+        "P --json benchmarks/results/simulate_P.json`), mean session return [95% CI]: the myopic "
+        f"oracle {_ci(figures['myopic']['return'])}, the long-term heuristic oracle "
+        f"{_ci(figures['long_term']['return'])}, random {_ci(figures['random']['return'])}.\n"
+    )
+
+
+RENDERERS: dict[str, Callable[[], str]] = {
+    "agents": agents_table,
+    "speed": speed_table,
+    "peers": peers_table,
+    "sb3": sb3_table,
+    "serving": serving_table,
+    "ope": ope_table,
+    "fidelity": fidelity_table,
+    "long_term": long_term_line,
+}
+
+
+def render(text: str) -> str:
+    """``text`` with every figures block replaced by its fresh rendering."""
+
+    def replace(match: re.Match) -> str:
+        name = match.group(2)
+        if name not in RENDERERS:
+            raise ValueError(
+                f"README block figures:{name} has no renderer; known: {sorted(RENDERERS)}"
+            )
+        return match.group(1) + RENDERERS[name]() + match.group(4)
+
+    return BLOCK.sub(replace, text)
+
+
+def blocks(text: str) -> list[str]:
+    return [match.group(2) for match in BLOCK.finditer(text)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report stale blocks")
+    args = parser.parse_args(argv)
+    text = README.read_text()
+    fresh = render(text)
+    if args.check:
+        if fresh != text:
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    text.splitlines(True), fresh.splitlines(True), "README.md", "rendered"
+                )
+            )
+            return 1
+        return 0
+    README.write_text(fresh)
+    print(f"rendered {len(blocks(text))} blocks: {blocks(text)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

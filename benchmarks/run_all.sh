@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Regenerate every results file the README quotes, one after another on a quiet machine,
+# then the README's figures blocks (python benchmarks/readme_figures.py).
+#   bash benchmarks/run_all.sh            # about an hour on 2 cores
+# The peers need their own venv once: python benchmarks/peers.py --setup --torch-wheel <wheel>
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=benchmarks/results
+python benchmarks/env_throughput.py --json "$out/env_throughput.json"
+python benchmarks/peers.py --json "$out/peers.json"
+python benchmarks/latency.py --json "$out/latency.json"
+python benchmarks/load_logs.py --json "$out/load_logs.json"
+for policy in random myopic long_term; do
+  python -m experiments.simulate --preset default --shoppers 2000 --policy "$policy" \
+    --json "$out/simulate_$policy.json"
+done
+python benchmarks/agents.py --json "$out/agents.json"
+python benchmarks/dqn_vs_sb3.py --steps 30000 --repeats 3 --json "$out/dqn_vs_sb3.json"
+python benchmarks/ope_validation.py --json "$out/ope_validation.json"
+python benchmarks/readme_figures.py
