@@ -14,6 +14,13 @@ for policy in random myopic long_term; do
   python -m experiments.simulate --preset default --shoppers 2000 --policy "$policy" \
     --json "$out/simulate_$policy.json"
 done
+obd=../shared/data/obd/random
+mkdir -p "$out/fidelity"
+for spec in "all_halves all all" "men_halves men men" "women_halves women women" \
+  "men_to_women men women" "women_to_men women men" "all_to_men all men"; do
+  set -- $spec
+  python -m experiments.fidelity fit="$obd/$2" replay="$obd/$3" out="$out/fidelity/$1.json"
+done
 python benchmarks/agents.py --json "$out/agents.json"
 python benchmarks/dqn_vs_sb3.py --steps 30000 --repeats 3 --json "$out/dqn_vs_sb3.json"
 python benchmarks/ope_validation.py --json "$out/ope_validation.json"
