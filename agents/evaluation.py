@@ -45,14 +45,28 @@ class EvaluationResult:
 def run_sessions(
     agent: Any, env_config: EnvConfig, n_shoppers: int, seed: int, split: str = "evaluation"
 ) -> dict[str, NDArray]:
-    """Play one session per slot with ``agent`` acting deterministically; record each session."""
+    """Play one session per slot with ``agent`` acting deterministically; record each session.
+
+    Sessions start at ``config.evaluation_session`` (0, or after the releases of a cold
+    start scenario, so that new items are on sale)."""
     needs_info = getattr(agent, "needs_info", False)
     config = resolve_config(env_config, None, {"expose_hidden_state": needs_info})
     env = ShoppingVectorEnv(n_shoppers, config=config, split=split)
-    observation, info = env.reset(seed=seed)
+    start = {"session_index": config.evaluation_session} if config.evaluation_session else None
+    observation, info = env.reset(seed=seed, options=start)
+    is_new = np.append(env.item_features["release_session"] > 0, False)  # -1: no click
     totals = {
         name: np.zeros(n_shoppers)
-        for name in ("return", "steps", "clicks", "carts", "revenue", "purchases", "terminated")
+        for name in (
+            "return",
+            "steps",
+            "clicks",
+            "new_clicks",
+            "carts",
+            "revenue",
+            "purchases",
+            "terminated",
+        )
     }
     shown: list[NDArray[np.int64]] = []
     active = np.ones(n_shoppers, dtype=bool)
@@ -66,6 +80,7 @@ def run_sessions(
             ("return", reward),
             ("steps", 1.0),
             ("clicks", info["click"]),
+            ("new_clicks", is_new[info["clicked_item"]]),  # clicks on items released late
             ("carts", info["cart"]),
             ("revenue", info["revenue"]),
             ("purchases", info["purchase"]),
@@ -88,7 +103,11 @@ def evaluate(
     catalog = build_world(config).catalog
     raw = run_sessions(agent, config, n_shoppers, seed)
     sessions = metrics.session_table(
-        raw, catalog.category, catalog.popularity_rank, catalog.n_categories
+        raw,
+        catalog.category,
+        catalog.popularity_rank,
+        catalog.n_categories,
+        catalog.release_session,
     )
     sessions.update({name: raw[name] for name in ("carts", "purchases", "terminated")})
     result = EvaluationResult(sessions=sessions, n_items=catalog.n_items, seed=seed)

@@ -1,8 +1,11 @@
 """Popularity: recommend the items most clicked and bought in the training logs.
 
-``score(j) = clicks(j) + purchase_weight * purchases(j)`` over logs of a uniform-random
-behaviour policy; at each step the best-scoring items the shopper has not just been shown
-and does not carry are recommended. The same list for everyone: no personalisation.
+``score(j) = click_rate(j) + purchase_weight * purchase_rate(j)`` over logs of a
+uniform-random behaviour policy, each rate per impression and smoothed toward the catalog's
+mean with ``PRIOR_IMPRESSIONS`` pseudo-impressions. Rates rather than counts, so an item
+released late in the log (fewer impressions) is ranked by how it does, not by how long it
+was on sale. At each step the best-scoring items the shopper has not just been shown and
+does not carry are recommended. The same list for everyone: no personalisation.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from recenv.config import EnvConfig, config_from_dict
 from recenv.env import resolve_config
 
 KIND = "popularity"
+PRIOR_IMPRESSIONS = 10.0
 
 
 class PopularityAgent:
@@ -82,11 +86,13 @@ class PopularityAgent:
         return self
 
     def fit(self, logs: InteractionLog) -> None:
-        """Score items by their logged clicks and purchases."""
+        """Score items by their smoothed logged click and purchase rates."""
         n_items = self.env_config.catalog.n_items
-        clicks = np.bincount(logs.item[logs.clicked], minlength=n_items)
-        purchases = np.bincount(logs.item[logs.purchased], minlength=n_items)
-        self.scores = clicks + self.purchase_weight * purchases
+        shown = np.bincount(logs.item, minlength=n_items)
+        events = logs.clicked + self.purchase_weight * logs.purchased
+        totals = np.bincount(logs.item, weights=events, minlength=n_items)
+        mean = totals.sum() / max(shown.sum(), 1)
+        self.scores = (totals + PRIOR_IMPRESSIONS * mean) / (shown + PRIOR_IMPRESSIONS)
 
     def save(self, path: str | Path) -> None:
         save_agent_files(

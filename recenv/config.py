@@ -262,6 +262,8 @@ class DynamicsConfig(_Validated):
     purchase_patience: float = 0.1  # patience gained by a purchase
     boredom: float = 0.08  # patience lost per unit of fatigue of the shown category
     max_patience: float = 1.5  # patience cap
+    fatigue_unit: str = "item"  # "item": each shown item adds fatigue; "category": once a step
+    query_fatigue: float = 1.0  # share of fatigue the searched category gets (0: exempt)
     # needs: utility + need_weight * log(need[category]); a purchase satiates its category
     satiation: float = 0.0  # share of a category's need one bought item removes (0: off)
     complement_boost: float = 0.0  # need added to category c + 1 per item of c bought (0: off)
@@ -286,7 +288,9 @@ class DynamicsConfig(_Validated):
         "need_recovery": PROBABILITY,
         "need_recovery_per_visit": PROBABILITY,
         "max_need": Bound(1, None),
+        "query_fatigue": NON_NEGATIVE,
     }
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {"fatigue_unit": ("item", "category")}
 
 
 @dataclass(frozen=True)
@@ -307,6 +311,7 @@ class EnvConfig(_Validated):
     calibration: str = ""  # fitted click model (name in recenv/calibrations or a .json path)
     episode: str = "session"  # "session": one visit; "shopper": visits until the shopper leaves
     max_visits: int = 10  # episode: shopper: visits before the episode is truncated
+    evaluation_session: int = 0  # session index evaluations start at (cold start: after releases)
 
     bounds: ClassVar[dict[str, Bound]] = {
         "slate_size": POSITIVE_INT,
@@ -315,6 +320,7 @@ class EnvConfig(_Validated):
         "max_steps": Bound(1, 65_535),  # a visit's steps index its random streams (16 bits)
         "catalog_seed": NON_NEGATIVE,
         "max_visits": POSITIVE_INT,
+        "evaluation_session": NON_NEGATIVE,
     }
     choices: ClassVar[dict[str, tuple[str, ...]]] = {"episode": ("session", "shopper")}
 

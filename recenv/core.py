@@ -27,6 +27,7 @@ from recenv.catalog import Catalog, build_catalog
 from recenv.choice import item_utility, sample_position
 from recenv.config import EnvConfig
 from recenv.dynamics import (
+    add_fatigue,
     decay_fatigue,
     drift_taste,
     patience_change,
@@ -314,10 +315,9 @@ def _step_shopper(n, slates, state, items, params):
         _checkout(n, state, items, params)
     # 4. long-term dynamics
     decay_fatigue(state.fatigue, n, params)
+    add_fatigue(state.fatigue, state.intent, n, slates, items.category, params)
     if params.needs_active:
         recover_needs(state.need, n, params.need_recovery)
-    for k in range(slate_size):
-        state.fatigue[n, items.category[slates[n, k]]] += params.fatigue_per_exposure
     patience = state.patience[n] + patience_change(
         clicked, quality, purchased, shown_fatigue, params
     )

@@ -27,6 +27,27 @@ def decay_fatigue(fatigue, shopper, params):
 
 
 @njit(cache=True, inline="always")
+def add_fatigue(fatigue, intent, shopper, slates, category, params):
+    """Fatigue from what was shown: ``fatigue_per_exposure`` per shown item, or once per
+    shown category (``fatigue_unit: category``); the searched category gets
+    ``query_fatigue`` of it (0: matching the query never bores)."""
+    slate_size = slates.shape[1]
+    for k in range(slate_size):
+        shown = category[slates[shopper, k]]
+        if params.fatigue_per_category:
+            repeated = False
+            for earlier in range(k):
+                if category[slates[shopper, earlier]] == shown:
+                    repeated = True
+            if repeated:
+                continue
+        amount = params.fatigue_per_exposure
+        if shown == intent[shopper]:
+            amount *= params.query_fatigue
+        fatigue[shopper, shown] += amount
+
+
+@njit(cache=True, inline="always")
 def satiate(need, shopper, category, params):
     """A bought item of ``category``: ``need[category] *= 1 - satiation``, and its complement
     (the next category) gains ``complement_boost``, capped at ``max_need``."""

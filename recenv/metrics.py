@@ -15,6 +15,10 @@ session_length         steps                         mean over sessions
 intra_list_diversity   share of item pairs from      mean over sessions
                        different categories
 long_tail_share        tail impressions, impressions  ratio of sums
+new_item_share         impressions of items released  ratio of sums
+                       during the run, impressions
+new_item_ctr           clicks on such items, their   ratio of sums (0 without new items)
+                       impressions
 coverage               items recommended             distinct items / catalog size
 =====================  ============================  ===================================
 
@@ -82,6 +86,8 @@ METRICS: tuple[Metric, ...] = (
         "share of pairs of recommended items from different categories",
     ),
     Metric("long_tail_share", "tail_impressions", "impressions", False, "long-tail impressions"),
+    Metric("new_item_share", "new_impressions", "impressions", False, "new-item impressions"),
+    Metric("new_item_ctr", "new_clicks", "new_impressions", False, "clicks per new impression"),
     Metric("coverage", "items", None, False, "share of the catalog recommended at least once"),
 )
 BY_NAME: dict[str, Metric] = {metric.name: metric for metric in METRICS}
@@ -94,6 +100,8 @@ SESSION_FIELDS = (
     "converted",
     "diversity",
     "tail_impressions",
+    "new_impressions",
+    "new_clicks",
 )
 
 
@@ -109,16 +117,19 @@ def session_table(
     category: NDArray[np.int64],
     popularity_rank: NDArray[np.int64],
     n_categories: int,
+    release_session: NDArray[np.int64] | None = None,
 ) -> dict[str, NDArray]:
     """The per-session fields of the table from raw session totals.
 
     ``raw`` holds per-session ``return``, ``steps``, ``clicks``, ``revenue``, ``purchases``
-    and ``items`` (``(n, T*K)`` ids of everything shown, -1 after the session ended).
+    and ``items`` (``(n, T*K)`` ids of everything shown, -1 after the session ended), and
+    ``new_clicks`` (clicks on items released during the run) when the catalog has any.
     """
     items = np.asarray(raw["items"])
     shown = items >= 0
     safe = np.maximum(items, 0)
     tail = popularity_rank >= HEAD_SHARE * len(popularity_rank)
+    new = None if release_session is None else np.asarray(release_session) > 0
     return {
         "return": np.asarray(raw["return"], dtype=float),
         "steps": np.asarray(raw["steps"], dtype=float),
@@ -128,6 +139,10 @@ def session_table(
         "converted": (np.asarray(raw["purchases"]) > 0).astype(float),
         "diversity": intra_list_diversity(np.where(shown, category[safe], -1), n_categories),
         "tail_impressions": (shown & tail[safe]).sum(axis=1).astype(float),
+        "new_impressions": (shown & (new[safe] if new is not None else False))
+        .sum(axis=1)
+        .astype(float),
+        "new_clicks": np.asarray(raw.get("new_clicks", np.zeros(len(items))), dtype=float),
         "items": items,
     }
 

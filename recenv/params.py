@@ -69,6 +69,8 @@ class ModelParams(NamedTuple):
     purchase_patience: float
     boredom: float
     max_patience: float
+    fatigue_per_category: bool  # a slate adds fatigue once per category, not per item
+    query_fatigue: float
     needs_active: bool  # satiation or complements: needs move (else they stay 1)
     satiation: float
     complement_boost: float
@@ -148,6 +150,8 @@ def model_params(config: EnvConfig, catalog: Catalog) -> ModelParams:
         purchase_patience=dynamics.purchase_patience,
         boredom=dynamics.boredom,
         max_patience=dynamics.max_patience,
+        fatigue_per_category=dynamics.fatigue_unit == "category",
+        query_fatigue=dynamics.query_fatigue,
         needs_active=dynamics.satiation > 0 or dynamics.complement_boost > 0,
         satiation=dynamics.satiation,
         complement_boost=dynamics.complement_boost,

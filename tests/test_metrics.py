@@ -18,7 +18,9 @@ RAW = {
     "revenue": np.array([0.0, 1.5, 3.0]),
     "purchases": np.array([0.0, 1.0, 2.0]),
     "items": np.array([[0, 2, -1], [1, -1, -1], [4, 4, 5]]),
+    "new_clicks": np.array([0.0, 0.0, 1.0]),  # items 4 and 5 are released during the run
 }
+RELEASE = np.array([0, 0, 0, 0, 3, 5])
 EXPECTED = {
     "return": 3.0,
     "ctr": 3 / 6,  # ratio of sums, not the mean of 1/2, 0/1, 2/3
@@ -29,13 +31,15 @@ EXPECTED = {
     # session 2: (2, 2, 2): all pairs the same -> 0
     "intra_list_diversity": 1 / 3,
     "long_tail_share": 4 / 6,  # items 2, 4, 4, 5 are outside the head
+    "new_item_share": 3 / 6,  # 4, 4, 5
+    "new_item_ctr": 1 / 3,
     "coverage": 5 / 6,  # 0, 1, 2, 4, 5
 }
 
 
 @pytest.fixture(scope="module")
 def sessions() -> dict[str, np.ndarray]:
-    return metrics.session_table(RAW, CATEGORY, POPULARITY_RANK, n_categories=3)
+    return metrics.session_table(RAW, CATEGORY, POPULARITY_RANK, 3, RELEASE)
 
 
 def test_every_metric_has_one_hand_computed_value(sessions) -> None:

@@ -39,7 +39,9 @@ RAW = {
     "revenue": np.array([1.0, 0.0, 0.0, 5.0]),
     "purchases": np.array([1.0, 0.0, 0.0, 1.0]),
     "items": np.array([[0, 1, -1], [2, -1, -1], [2, 4, -1], [5, 5, 3]]),
+    "new_clicks": np.array([0.0, 0.0, 0.0, 1.0]),  # items 4 and 5 are released late
 }
+RELEASE = np.array([0, 0, 0, 0, 2, 2])
 HAND = {  # computed by hand from RAW
     "return": 12 / 4,
     "ctr": 4 / 8,  # 4 clicks over 8 impressions (not the mean of the session ratios: 0.5417)
@@ -48,6 +50,8 @@ HAND = {  # computed by hand from RAW
     "session_length": 8 / 4,
     "intra_list_diversity": (0 + 0 + 1 + 2 / 3) / 4,  # same / none / different / 4 of 6 pairs
     "long_tail_share": 6 / 8,  # 2, 2, 4, 5, 5, 3 are outside the head
+    "new_item_share": 3 / 8,  # 4, 5, 5
+    "new_item_ctr": 1 / 3,
     "coverage": 6 / 6,  # every item 0..5 was shown at least once
 }
 SCALES = (1.0, 2.0, 3.0, 10.0)  # four seeds of "handmade": returns scaled by these
@@ -55,7 +59,9 @@ SCALES = (1.0, 2.0, 3.0, 10.0)  # four seeds of "handmade": returns scaled by th
 
 def handmade_run(folder: Path, agent: str, seed: int, scale: float, role: str) -> None:
     """A run folder written by the harness's own writers from hand-made sessions."""
-    sessions = metrics.session_table({**RAW, "return": RAW["return"] * scale}, CATEGORY, RANK, 3)
+    sessions = metrics.session_table(
+        {**RAW, "return": RAW["return"] * scale}, CATEGORY, RANK, 3, RELEASE
+    )
     result = EvaluationResult(sessions=sessions, n_items=6, seed=123_456)
     result.summary = metrics.summarise([sessions], 6)
     cfg = compose_config(["env=small", f"seed={seed}", "eval.n_shoppers=4"])
