@@ -92,7 +92,7 @@ def speed_table() -> str:
     lines = [
         "`python benchmarks/env_throughput.py --json benchmarks/results/env_throughput.json` "
         f"(median (min-max) of {figures['settings']['repeats']} alternated rounds; "
-        f"commit {figures['machine'].get('git_commit', '?')}):",
+        f"commit {figures['machine']['git']['commit'][:7]}):",
         "",
         "| measure | default | large (100,000 items) |",
         "|---|---|---|",

@@ -73,6 +73,11 @@ KNOBS: tuple[Knob, ...] = (
     Knob("fatigue", "dynamics.fatigue_per_exposure"),
     Knob("patience_per_quality", "dynamics.patience_per_quality"),
     Knob("taste_drift", "dynamics.taste_drift_purchase"),
+    Knob("satiation", "dynamics.satiation", on=0.5),
+    Knob("complements", "dynamics.complement_boost", on=0.5),
+    Knob("budget_carry", "shoppers.budget_refill", off=1.0, on=0.4),
+    Knob("returning", "episode", off="session", on="shopper"),
+    Knob("taste_spread", "shoppers.taste_noise"),
 )
 STRENGTHS = {"x0.5": 0.5, "x2": 2.0}  # multiples of a knob's base strength
 RL_AGENT = "dqn"

@@ -38,6 +38,16 @@ def test_default_knobs_give_off_half_and_double_of_the_composed_base() -> None:
     ):
         for level, value in zip(("off", "x0.5", "x2"), values, strict=True):
             expected[f"{name}={level}"] = (f"env.{path}={value}",)
+    # mechanisms off in the preset use their 'on' strength; satiation x2 (1.0) leaves [0, 0.99]
+    for name, path, levels in (
+        ("satiation", "dynamics.satiation", {"on": "0.5", "x0.5": "0.25"}),
+        ("complements", "dynamics.complement_boost", {"on": "0.5", "x0.5": "0.25", "x2": "1.0"}),
+        ("budget_carry", "shoppers.budget_refill", {"on": "0.4", "x0.5": "0.2", "x2": "0.8"}),
+        ("returning", "episode", {"on": "shopper"}),
+        ("taste_spread", "shoppers.taste_noise", {"off": "0.0", "x0.5": "0.25", "x2": "1.0"}),
+    ):
+        for level, value in levels.items():
+            expected[f"{name}={level}"] = (f"env.{path}={value}",)
     assert {cell.name: cell.overrides for cell in cells} == expected
     assert [cell.name for cell in cells][:4] == [
         "base",
