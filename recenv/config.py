@@ -238,6 +238,7 @@ class FunnelConfig(_Validated):
     reward_cart: float = 0.0  # reward per add-to-cart
     reward_purchase: float = 1.0  # reward per unit of revenue (or per item bought)
     purchase_reward: str = "revenue"  # what a purchase is worth: its revenue or its item count
+    checkout_ends_session: bool = False  # a purchase ends the visit (one checkout per visit)
 
     choices: ClassVar[dict[str, tuple[str, ...]]] = {"purchase_reward": ("revenue", "count")}
 

@@ -7,7 +7,10 @@ neither holds a line of dynamics. One step for every shopper:
 2. a click may add the item to the cart if it fits the remaining budget (``funnel``);
 3. a non-empty cart may be bought: revenue is earned and the budget spent (``funnel``);
 4. the history records the slate; taste drifts, fatigue and patience move (``dynamics``);
-5. the session terminates when patience or budget runs out, or truncates at ``max_steps``.
+5. the session terminates when patience or budget runs out (or after a checkout, with
+   ``checkout_ends_session``), or truncates at ``max_steps``;
+6. with ``episode: shopper`` an ended visit is followed by the next one if the shopper
+   returns (``dynamics.return_probability``); the episode ends when they do not.
 
 The step is one numba-compiled loop over shoppers (split across threads for large N), so
 one shopper costs about as little as a thousand; shoppers never share random numbers
@@ -324,8 +327,10 @@ def _step_shopper(n, slates, state, items, params):
     state.patience[n] = min(patience, params.max_patience)
     state.features[n, STEP] += 1.0
     # 5. end of session
-    terminated = state.patience[n] <= 0.0 or (
-        state.budget[n] < params.min_price and state.cart_count[n] == 0
+    terminated = (
+        state.patience[n] <= 0.0
+        or (state.budget[n] < params.min_price and state.cart_count[n] == 0)
+        or (purchased and params.checkout_ends_session)
     )
     truncated = state.features[n, STEP] >= params.max_steps and not terminated
     reward = step_reward(clicked, carted, revenue, items_bought, params)

@@ -59,6 +59,7 @@ class ModelParams(NamedTuple):
     reward_cart: float
     reward_purchase: float
     purchase_is_revenue: bool
+    checkout_ends_session: bool
     # dynamics
     taste_drift_click: float
     taste_drift_purchase: float
@@ -141,6 +142,7 @@ def model_params(config: EnvConfig, catalog: Catalog) -> ModelParams:
         reward_cart=funnel.reward_cart,
         reward_purchase=funnel.reward_purchase,
         purchase_is_revenue=funnel.purchase_reward == "revenue",
+        checkout_ends_session=funnel.checkout_ends_session,
         taste_drift_click=dynamics.taste_drift_click,
         taste_drift_purchase=dynamics.taste_drift_purchase,
         fatigue_per_exposure=dynamics.fatigue_per_exposure,
