@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import json
 import re
 import sys
@@ -39,14 +40,15 @@ def _range(summary: dict, digits: int = 0) -> str:
     return f"{mid} ({low}-{high})"
 
 
-def agents_table() -> str:
-    """``python benchmarks/agents.py --json benchmarks/results/agents.json``."""
-    report = _load("agents.json")
+def agents_table(name: str = "agents.json") -> str:
+    """``python benchmarks/agents.py --json benchmarks/results/<name> [-- env=...]``."""
+    report = _load(name)
     agents = report["agents"]
     seeds = len(report["seeds"])
+    overrides = " ".join(report["overrides"])
     lines = [
-        f"`python benchmarks/agents.py --json benchmarks/results/agents.json` ({seeds} seeds"
-        f"{', ' + ' '.join(report['overrides']) if report['overrides'] else ''}):",
+        f"`python benchmarks/agents.py --json benchmarks/results/{name}"
+        f"{' -- ' + overrides if overrides else ''}` ({seeds} seeds):",
         "",
         "| agent | role | mean return [95% CI over seeds and shoppers] | normalised | per seed "
         "| shopper-steps per seed: training + selection | training s per seed | DQN minus agent "
@@ -299,8 +301,77 @@ def long_term_line() -> str:
     )
 
 
+def ablation_table() -> str:
+    """``python benchmarks/ablation.py --json benchmarks/results/ablation.json``."""
+    report = _load("ablation.json")
+    worlds = report["worlds"]
+    agents = list(worlds["all"]["returns"])
+    lines = [
+        f"`python benchmarks/ablation.py --json benchmarks/results/ablation.json` (preset "
+        f"`{report['preset']}`, {report['shoppers']:,} evaluation shoppers; mean return per "
+        "episode, paired 95% CIs):",
+        "",
+        "| world | "
+        + " | ".join(agents)
+        + " | planner - myopic | heuristic - myopic | share of the planner's lead |",
+        "|---|" + "---|" * (len(agents) + 3),
+    ]
+    for world, figures in worlds.items():
+        share = figures.get("share_of_planner_lead")
+        lines.append(
+            f"| {'all mechanisms' if world == 'all' else 'without ' + world} | "
+            + " | ".join(f"{figures['returns'][name]['mean']:.2f}" for name in agents)
+            + f" | {_ci(figures['planner_minus_myopic'])} | "
+            f"{_ci(figures['long_term_oracle_minus_myopic'])} | "
+            + ("" if share is None else f"{share:+.0%}")
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def config_table() -> str:
+    """Every field of ``recenv.config.EnvConfig``: default, allowed values, its comment."""
+    import dataclasses
+    import inspect
+
+    from recenv import config as module
+
+    field_comment = re.compile(r"^\s+(\w+): [^=]+= .*?#\s*(.*)$")
+    lines = ["| field | default | allowed | meaning |", "|---|---|---|---|"]
+
+    def rows(schema: type, prefix: str) -> None:
+        comments = {
+            match.group(1): match.group(2)
+            for match in map(field_comment.match, inspect.getsource(schema).splitlines())
+            if match
+        }
+        for spec in dataclasses.fields(schema):
+            default = spec.default
+            if dataclasses.is_dataclass(
+                spec.default_factory() if default is dataclasses.MISSING else default
+            ):
+                continue
+            bound = schema.bounds.get(spec.name)
+            choices = schema.choices.get(spec.name)
+            allowed = " / ".join(choices) if choices else bound.describe() if bound else "any"
+            shown = '""' if default == "" else default
+            lines.append(
+                f"| `{prefix}{spec.name}` | {shown} | {allowed} | {comments.get(spec.name, '')} |"
+            )
+
+    rows(module.EnvConfig, "")
+    for spec in dataclasses.fields(module.EnvConfig):
+        if spec.default is dataclasses.MISSING and spec.default_factory is not dataclasses.MISSING:
+            rows(type(spec.default_factory()), f"{spec.name}.")
+    return "\n".join(lines) + "\n"
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
+    "config": config_table,
     "agents": agents_table,
+    "agents_long_term": functools.partial(agents_table, "agents_long_term.json"),
+    "agents_sparse": functools.partial(agents_table, "agents_sparse.json"),
+    "ablation": ablation_table,
     "speed": speed_table,
     "peers": peers_table,
     "sb3": sb3_table,
