@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -161,14 +162,7 @@ def load_event_log(
     the log shows (then only negative ids and positions are errors).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no event log at {path}")
-    if path.suffix in (".parquet", ".pq"):
-        frame = pd.read_parquet(path)
-    elif path.suffix in (".csv", ".gz", ".txt"):
-        frame = pd.read_csv(path)
-    else:
-        raise ValueError(f"{path}: unknown log format {path.suffix!r}; use .csv or .parquet")
+    frame = read_table(path)
     rename = {source: target for target, source in (columns or {}).items()}
     frame = frame.rename(columns=rename)
     if "click" not in frame.columns and "event" in frame.columns:
@@ -187,6 +181,18 @@ def load_event_log(
     if items is None:
         items = pd.DataFrame(index=pd.RangeIndex(n_items, name="item"))
     return LoggedImpressions(frame, items, n_positions, path.stem, report)
+
+
+def read_table(path: str | Path, **read_csv: Any) -> pd.DataFrame:
+    """A CSV or Parquet log as a frame (shared by the impression and session loaders)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no event log at {path}")
+    if path.suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if path.suffix in (".csv", ".gz", ".txt"):
+        return pd.read_csv(path, **read_csv)
+    raise ValueError(f"{path}: unknown log format {path.suffix!r}; use .csv or .parquet")
 
 
 def _observed_count(frame: pd.DataFrame, column: str) -> int:
