@@ -1,4 +1,4 @@
-"""Real logged data: loaders with row-and-column errors, and the Open Bandit Dataset."""
+"""Real logged data: loaders with row-and-column errors, the Open Bandit Dataset, session logs."""
 
 from recenv.data.logs import (
     EVENT_COLUMNS,
@@ -9,13 +9,27 @@ from recenv.data.logs import (
     validate_impressions,
 )
 from recenv.data.obd import load_obd
+from recenv.data.sessions import (
+    EVENTS,
+    TAOBAO_WINDOW,
+    SessionLog,
+    load_session_events,
+    load_taobao,
+    sessionize,
+)
 
 __all__ = [
+    "EVENTS",
     "EVENT_COLUMNS",
+    "TAOBAO_WINDOW",
     "LoadReport",
     "LogValidationError",
     "LoggedImpressions",
+    "SessionLog",
     "load_event_log",
     "load_obd",
+    "load_session_events",
+    "load_taobao",
+    "sessionize",
     "validate_impressions",
 ]
