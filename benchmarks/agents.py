@@ -88,6 +88,12 @@ def main() -> None:
         figures["normalised"] = (figures["mean_return"] - floor) / (top - floor)
     baselines = [name for name, figures in agents.items() if figures["role"] == "baseline"]
     report["best_baseline"] = max(baselines, key=lambda name: agents[name]["mean_return"])
+    if "planner" in results:  # the top reference against every other one
+        for name in ("long_term_oracle", "myopic_oracle", report["best_baseline"]):
+            if name in results:
+                report[f"planner_minus_{name}"] = paired_difference(
+                    results["planner"], results[name]
+                ).as_dict()
     if "dqn" in results:
         for name, others in results.items():
             if name == "dqn":

@@ -40,6 +40,16 @@ def _range(summary: dict, digits: int = 0) -> str:
     return f"{mid} ({low}-{high})"
 
 
+def planner_lines(report: dict) -> list[str]:
+    """The planner's paired lead over the other references, when the report has it."""
+    leads = [
+        f"{key.removeprefix('planner_minus_')} {_ci(value)}"
+        for key, value in report.items()
+        if key.startswith("planner_minus_")
+    ]
+    return [f"Planner minus {', '.join(leads)} (paired, same shoppers).", ""] if leads else []
+
+
 def agents_table(name: str = "agents.json") -> str:
     """``python benchmarks/agents.py --json benchmarks/results/<name> [-- env=...]``."""
     report = _load(name)
@@ -76,6 +86,7 @@ def agents_table(name: str = "agents.json") -> str:
         )
     lines += [
         "",
+        *planner_lines(report),
         f"Best simple baseline: `{report['best_baseline']}`. Normalised: (agent - random) / "
         f"({report.get('normalised_by', 'long_term_oracle')} - random). Shopper-steps: the "
         "largest over seeds.",
