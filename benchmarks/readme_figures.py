@@ -377,7 +377,32 @@ def config_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def planner_presets_table() -> str:
+    """``python benchmarks/planner_presets.py --json benchmarks/results/planner_presets.json``."""
+    report = _load("planner_presets.json")
+    lines = [
+        "`python benchmarks/planner_presets.py --json benchmarks/results/planner_presets.json` "
+        f"({report['shoppers']:,} evaluation shoppers per preset; paired 95% CIs):",
+        "",
+        "| preset | random | myopic | heuristic | planner | planner - myopic | planner - heuristic |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for preset, figures in report["presets"].items():
+        returns = figures["returns"]
+        lines.append(
+            f"| `{preset}` | "
+            + " | ".join(
+                f"{returns[name]['mean']:.2f}"
+                for name in ("random", "myopic_oracle", "long_term_oracle", "planner")
+            )
+            + f" | {_ci(figures['planner_minus_myopic_oracle'])} | "
+            f"{_ci(figures['planner_minus_long_term_oracle'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
+    "planner_presets": planner_presets_table,
     "config": config_table,
     "agents": agents_table,
     "agents_long_term": functools.partial(agents_table, "agents_long_term.json"),
