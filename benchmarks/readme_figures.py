@@ -384,7 +384,8 @@ def planner_presets_table() -> str:
         "`python benchmarks/planner_presets.py --json benchmarks/results/planner_presets.json` "
         f"({report['shoppers']:,} evaluation shoppers per preset; paired 95% CIs):",
         "",
-        "| preset | random | myopic | heuristic | planner | planner - myopic | planner - heuristic |",
+        "| preset | random | myopic | heuristic | planner | planner - myopic "
+        "| planner - heuristic |",
         "|---|---|---|---|---|---|---|",
     ]
     for preset, figures in report["presets"].items():
