@@ -115,6 +115,7 @@ def run(arguments: dict[str, str]) -> dict[str, Any]:
     gap_minutes = _number(arguments, "gap_minutes", 30.0, float, lambda v: v > 0, "numbers > 0")
     resamples = _number(arguments, "resamples", 2000, int, lambda v: v >= 1, "integers >= 1")
     window = _window(arguments.get("window", "none"))
+    holdout = _number(arguments, "holdout", None, float, lambda v: 0 < v < 1, "0 < share < 1")
     data = arguments["data"]
     details: dict[str, Any] = {}
     if data.startswith("scenario:"):
@@ -136,10 +137,9 @@ def run(arguments: dict[str, str]) -> dict[str, Any]:
         )
         log = real_log(data, log_format, window, gap_minutes)
         details = {"load_report": str(log.report)}
-    if "holdout" in arguments:
-        share = _number(arguments, "holdout", 0.3, float, lambda v: 0 < v < 1, "0 < share < 1")
-        log, _ = log.split_by_user(share, seed)
-        details["holdout"] = {"share": share, "seed": seed, "users": log.n_users}
+    if holdout is not None:
+        log, _ = log.split_by_user(holdout, seed)
+        details["holdout"] = {"share": holdout, "seed": seed, "users": log.n_users}
     report = stylized_facts(log, window, seed, resamples)
     report |= {"details": details, "arguments": arguments}
     out = Path(arguments.get("out", "outputs/stylized_facts.json"))
@@ -196,7 +196,7 @@ def parse_arguments(argv: Sequence[str]) -> dict[str, str]:
 def _number(
     arguments: dict[str, str],
     key: str,
-    default: float,
+    default: float | None,
     kind: Callable[[str], Any],
     valid: Callable[[Any], bool],
     allowed: str,

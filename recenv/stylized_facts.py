@@ -43,9 +43,10 @@ Distributions (``distributions``, arrays with a CI per entry):
 
 Ratios are ratios of sums (a resample sums numerator and denominator over its shoppers);
 quantiles are the inverted-CDF quantiles of the resampled sessions (or gaps), each
-weighted by how often its shopper was drawn. Only items with a view count in the two
-concentration facts (a log knows no catalog), and a resample that repeats shoppers sees
-fewer distinct items, so their intervals are re-centred (``bootstrap(recentre=True)``).
+weighted by how often its shopper was drawn. The two concentration facts count only the
+items viewed at least once (a log knows no catalog); a resample that repeats shoppers sees
+fewer distinct items, so their intervals are re-centred (``bootstrap(recentre=True)``) and
+clipped to [0, 1].
 """
 
 from __future__ import annotations
@@ -293,7 +294,13 @@ def _gini(frequency: NDArray[np.int64]) -> NDArray[np.float64]:
     before = upto - frequency
     rank_sum = (upto * (upto + 1) - before * (before + 1)) / 2.0
     n, total = upto[:, -1].astype(float), (frequency * count).sum(axis=1).astype(float)
-    return 2.0 * (rank_sum * count).sum(axis=1) / (n * total) - (n + 1.0) / n
+    viewed = total > 0  # a resample of shoppers without views has no concentration: 0
+    gini = np.zeros(len(frequency))
+    gini[viewed] = (
+        2.0 * (rank_sum * count)[viewed].sum(axis=1) / (n * total)[viewed]
+        - (n[viewed] + 1.0) / n[viewed]
+    )
+    return gini
 
 
 def _tail_share(frequency: NDArray[np.int64]) -> NDArray[np.float64]:
@@ -304,7 +311,8 @@ def _tail_share(frequency: NDArray[np.int64]) -> NDArray[np.float64]:
     above = n[:, None] - np.cumsum(frequency, axis=1)  # items with a larger count
     taken = np.clip(head_items[:, None] - above, 0, frequency)
     total = (frequency * count).sum(axis=1)
-    return 1.0 - (taken * count).sum(axis=1) / total
+    head = np.divide((taken * count).sum(axis=1), total, out=np.ones(len(total)), where=total > 0)
+    return 1.0 - head  # 0 for a resample without views, as the Gini
 
 
 def _chunks(index: NDArray[np.int64], width: int) -> list[NDArray[np.int64]]:

@@ -137,12 +137,14 @@ def load_taobao(
     """
     path = _single_csv(Path(path))
     try:
-        raw = read_table(
-            path, header=None, names=list(TAOBAO_COLUMNS), dtype=str, keep_default_na=False
-        )
+        raw = read_table(path, header=None, dtype=str, keep_default_na=False)
     except pd.errors.ParserError as error:
         raise LogValidationError(f"{path}: not a 5-column Taobao log ({error})") from error
-    raw = raw.rename(columns={"behavior": "event"})
+    if raw.shape[1] != len(TAOBAO_COLUMNS):
+        raise LogValidationError(
+            f"{path}: not a 5-column Taobao log (line 1 has {raw.shape[1]} fields)"
+        )
+    raw.columns = [*TAOBAO_COLUMNS[:3], "event", TAOBAO_COLUMNS[4]]
     labels = {name: f"{name!r} (field {i + 1})" for i, name in enumerate(TAOBAO_COLUMNS)}
     labels["event"] = labels.pop("behavior")
     events, report = validate_events(
@@ -259,7 +261,12 @@ def validate_events(
             )
         report.skipped[f"{column}: {rule}"] = count
         bad |= broken
-    _drop_and_count(report, bad, known.to_numpy() & event.isna().to_numpy(), "event: not kept")
+    _drop_and_count(
+        report,
+        bad,
+        known.to_numpy() & event.isna().to_numpy(),
+        "event: a name mapped to None (not kept)",
+    )
     if window is not None:
         start, end = window
         outside = ~((timestamp >= start) & (timestamp < end)).to_numpy()
