@@ -1,26 +1,62 @@
 """Fit the click model on a log and write a scenario preset that runs like any other.
 
     python -m experiments.calibrate data=../shared/data/obd/random/all name=obd
+    python -m experiments.calibrate data=../shared/data/obd/random/men name=obd_men
+    python -m experiments.calibrate data=../shared/data/obd/random/women name=obd_women
     python -m experiments.calibrate data=my_log.parquet name=shop format=events
 
-Writes ``recenv/calibrations/<name>.json`` (the fitted model) and ``conf/env/<name>.yaml``
-(sizes from the fit: items, categories, one segment per user profile, slate positions),
+Writes ``recenv/calibrations/<name>.json`` (the fitted model, with its estimated spreads
+and the item spread's 95% profile-likelihood interval) and ``conf/env/<name>.yaml`` (sizes
+from the fit: items, categories, one segment per user profile, slate positions; every
+dynamics a log of single impressions cannot identify switched off, listed in its header),
 after which ``env=<name>`` works everywhere (``experiments.train``, ``make_config``).
 ``out=DIR`` writes both into DIR instead (the preset then names its JSON by path), for
 trying a calibration without touching the shipped scenarios.
+
+``kind=`` names what the log holds and so what can be fitted: ``impressions`` (the
+default: one row per shown item with its click, as the Open Bandit Dataset) fits the click
+model; further kinds (session logs) add their own entry to ``KINDS``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
-from recenv.calibration import CALIBRATION_DIR, ClickModel, fit_click_model
+from recenv.calibration import CALIBRATION_DIR, ClickModel, encode_log, fit_click_model
 from recenv.data import LoggedImpressions, load_event_log, load_obd
+from recenv.random_effects import profile_interval
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "conf" / "env"
+
+# What a log of single impressions (one click or none per shown item, the items of an
+# impression not even regrouped) cannot identify: each is set to its neutral value, so a
+# shopper's next step looks like this one and any policy's CTR in the env is the click
+# model's, step after step. (section, field) -> (neutral value, what it would do).
+UNIDENTIFIED: dict[tuple[str, str], tuple[float, str]] = {
+    ("choice", "fatigue_weight"): (0.0, "fatigue lowering the clicks of repeated categories"),
+    ("dynamics", "fatigue_per_exposure"): (0.0, "fatigue building up per shown item"),
+    ("dynamics", "boredom"): (0.0, "patience lost to tiring categories"),
+    ("dynamics", "patience_decay"): (0.0, "patience lost per step (visits last max_steps)"),
+    ("dynamics", "patience_per_quality"): (0.0, "good clicks and clickbait moving patience"),
+    ("dynamics", "purchase_patience"): (0.0, "purchases restoring patience"),
+    ("dynamics", "taste_drift_click"): (0.0, "tastes drifting toward clicked items"),
+    ("dynamics", "taste_drift_purchase"): (0.0, "tastes drifting toward bought items"),
+    ("dynamics", "satiation"): (0.0, "purchases satiating a category's need"),
+    ("dynamics", "complement_boost"): (0.0, "purchases raising the next category's need"),
+    ("shoppers", "taste_noise"): (0.0, "individual tastes beyond the user profile"),
+    ("shoppers", "intent_probability"): (0.0, "search queries"),
+    ("shoppers", "returning_fraction"): (0.0, "arrival histories"),
+}
+
+
+def _unidentified(section: str) -> dict[str, float]:
+    return {key: value for (part, key), (value, _) in UNIDENTIFIED.items() if part == section}
 
 
 def load_log(data: str, log_format: str = "obd") -> LoggedImpressions:
@@ -33,7 +69,7 @@ def load_log(data: str, log_format: str = "obd") -> LoggedImpressions:
 
 
 def preset_for(model: ClickModel, name: str) -> dict:
-    """The env preset of a calibrated world (the sizes must match the fit)."""
+    """The env preset of a calibrated world: sizes from the fit, unidentified dynamics off."""
     return {
         "defaults": ["base_env", "_self_"],
         "calibration": name,
@@ -44,16 +80,46 @@ def preset_for(model: ClickModel, name: str) -> dict:
             "embedding_dim": 1,
             "clickbait_fraction": 0.0,
         },
-        # A shopper's taste is its profile's offset exactly: no individual noise around it.
-        "shoppers": {
-            "n_segments": len(model.profiles),
-            "returning_fraction": 0.0,
-            "taste_noise": 0.0,
-        },
-        "choice": {"no_click_utility": 0.0},
+        "shoppers": {"n_segments": len(model.profiles), **_unidentified("shoppers")},
+        "choice": {"no_click_utility": 0.0, **_unidentified("choice")},
         "funnel": {"reward_click": 1.0, "reward_cart": 0.0, "reward_purchase": 0.0},
-        "dynamics": {"taste_drift_click": 0.0, "taste_drift_purchase": 0.0},
+        "dynamics": _unidentified("dynamics"),
     }
+
+
+def preset_header(model: ClickModel, calibration: Path) -> str:
+    """The preset's comment: what was fitted (with the spreads), what was switched off, why."""
+    spreads = ", ".join(
+        f"{factor} {spread:.3f}"
+        for factor, spread in zip(model.factors, model.spreads, strict=True)
+    )
+    ci = model.item_spread_ci
+    lines = [
+        f"Calibrated on {model.source} ({model.n_rows} rows, {model.n_clicks} clicks) by "
+        f"`python -m experiments.calibrate`; the click model is in {calibration.name}.",
+        "Fitted (empirical Bayes: logistic model, crossed random effects, Laplace marginal "
+        "likelihood): item appeal, position utilities, one segment per user profile (its share "
+        "and taste offset).",
+        f"Estimated spreads (SD of the effects, logit): {spreads}"
+        + (f"; the item spread's 95% profile CI is [{ci[0]:.2f}, {ci[1]:.2f}]." if ci else "."),
+        "Switched off, because one click or none per shown item (impressions not regrouped into "
+        "visits) cannot identify how a shopper changes within a visit:",
+    ]
+    lines += [
+        f"  {part}.{key} = {value:g}: no {why}"
+        for (part, key), (value, why) in UNIDENTIFIED.items()
+    ]
+    lines += [
+        "So every step clicks as the click model says, and visits last max_steps (session "
+        "length is not in the log either). Not in the world, as the fit has none of them: "
+        "quality, prices, clickbait, the popularity prior. The funnel (cart, checkout) keeps "
+        "the default values but is not fitted, earns no reward and feeds nothing back into "
+        "clicks (a budget, median 20 items, could end a visit only once spent). Reward = clicks.",
+    ]
+    wrapped = []
+    for line in lines:  # listed fields keep their indent, continued lines indent further
+        wrapped += textwrap.wrap(line, 92, subsequent_indent="    " if line[0] == " " else "")
+    return "".join(f"# {line}\n" for line in wrapped)
 
 
 def write_scenario(
@@ -71,14 +137,27 @@ def write_scenario(
     calibration, preset = calibration_dir / f"{name}.json", preset_dir / f"{name}.yaml"
     reference = name if out_dir is None else str(calibration)
     model.save(calibration)
-    header = (
-        f"# Calibrated on {model.source} ({model.n_rows} rows, {model.n_clicks} clicks) by\n"
-        f"# `python -m experiments.calibrate`: the click model is in {calibration.name};\n"
-        "# sessions' long-term dynamics (fatigue, patience) keep the default scenario's values:\n"
-        "# single logged impressions cannot identify them. Reward = clicks.\n"
-    )
-    preset.write_text(header + yaml.safe_dump(preset_for(model, reference), sort_keys=False))
+    body = yaml.safe_dump(preset_for(model, reference), sort_keys=False)
+    preset.write_text(preset_header(model, calibration) + body)
     return calibration, preset
+
+
+def calibrate_impressions(
+    data: str | Path, name: str | None, log_format: str, out_dir: str | Path | None
+) -> tuple[ClickModel, Path, Path]:
+    """Fit the click model (with the item spread's profile interval); write its scenario."""
+    log = load_log(str(data), log_format)
+    model = fit_click_model(log)
+    interval = profile_interval(encode_log(log).cells(), factor=0)
+    model = dataclasses.replace(model, item_spread_ci=interval)
+    calibration, preset = write_scenario(model, name or log.name, out_dir)
+    return model, calibration, preset
+
+
+# kind -> fit and write: (data, name, format, out) -> (fitted model, its JSON, its preset)
+KINDS: dict[str, Callable[..., tuple[ClickModel, Path, Path]]] = {
+    "impressions": calibrate_impressions,
+}
 
 
 def calibrate(
@@ -86,28 +165,32 @@ def calibrate(
     name: str | None = None,
     log_format: str = "obd",
     out_dir: str | Path | None = None,
+    kind: str = "impressions",
 ) -> tuple[ClickModel, Path, Path]:
-    """Fit the click model on the log at ``data`` and write its scenario (``write_scenario``)."""
-    log = load_log(str(data), log_format)
-    model = fit_click_model(log)
-    calibration, preset = write_scenario(model, name or log.name, out_dir)
-    return model, calibration, preset
+    """Fit the model of ``kind`` on the log at ``data`` and write its scenario."""
+    if kind not in KINDS:
+        raise ValueError(f"kind = {kind!r} is not allowed; choose one of {sorted(KINDS)}")
+    return KINDS[kind](data, name, log_format, out_dir)
 
 
 def main(argv: list[str] | None = None) -> None:
     arguments = dict(arg.split("=", 1) for arg in (sys.argv[1:] if argv is None else argv))
-    unknown = set(arguments) - {"data", "name", "format", "out"}
+    unknown = set(arguments) - {"data", "name", "format", "out", "kind"}
     if unknown or "data" not in arguments:
         raise SystemExit(
-            "usage: python -m experiments.calibrate data=PATH name=NAME [format=obd] [out=DIR]"
+            "usage: python -m experiments.calibrate data=PATH name=NAME [format=obd|events] "
+            f"[out=DIR] [kind={'|'.join(KINDS)}]"
         )
     model, calibration, preset = calibrate(
         arguments["data"],
         arguments.get("name"),
         arguments.get("format", "obd"),
         arguments.get("out"),
+        arguments.get("kind", "impressions"),
     )
-    print(f"fitted on {model.n_rows} rows ({model.n_clicks} clicks), C = {model.regularisation}")
+    spreads = dict(zip(model.factors, [round(s, 3) for s in model.spreads], strict=True))
+    print(f"fitted on {model.n_rows} rows ({model.n_clicks} clicks); spreads {spreads}")
+    print(f"item spread {model.item_spread:.3f}, 95% CI {model.item_spread_ci}")
     print(f"position effects {model.position.round(3).tolist()}")
     print(f"wrote {calibration} and {preset}")
 

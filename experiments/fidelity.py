@@ -1,18 +1,29 @@
-"""Fidelity: replay a real log through the simulator fitted on another log; compare CTRs.
+"""Fidelity: replay a real log through the simulator fitted on it (or on another log).
 
     python -m experiments.fidelity fit=$OBD/men replay=$OBD/women out=outputs/fidelity.json
     python -m experiments.fidelity fit=$OBD/men replay=$OBD/men split=0.5 out=...  # halves
+    python -m experiments.fidelity mode=env env=obd_men replay=$OBD/men out=...
 
 (``OBD=../shared/data/obd/random``.)
 
-Fits the click model on log A (``fit``), builds the calibrated world, and for every row of
-log B (``replay``: the items and positions it actually showed, to the users it showed them)
-takes the simulator's click probability. Reports predicted vs observed CTR overall, per
-position and per decile of item popularity (impressions in B), each a ratio of sums over
-rows with a 95% bootstrap CI (rows resampled, ``recenv.stats.bootstrap``) and the relative
-error, as JSON; and a calibration plot (PNG, next to the
-JSON): observed CTR against predicted, in bins of predicted probability. With ``split`` the
-one folder is cut into two disjoint halves by session (fit on one, replay the other).
+``mode=rows`` (the default) fits the click model on log A (``fit``), builds the calibrated
+world, and for every row of log B (``replay``: the items and positions it actually showed,
+to the users it showed them) takes the simulator's click probability, item by item.
+Reports predicted vs observed CTR overall, per position and per decile of item popularity
+(impressions in B), each a ratio of sums over rows with a 95% bootstrap CI (rows
+resampled, ``recenv.stats.bootstrap``) and the relative error, as JSON; and a calibration
+plot (PNG, next to the JSON): observed CTR against predicted, in bins of predicted
+probability. With ``split`` the one folder is cut into two disjoint halves by session (fit
+on one, replay the other).
+
+``mode=env`` runs the logging policy itself (uniform random slates of the preset's size,
+as OBD's Random policy chose them) through the calibrated *environment*, the preset
+``env`` in a ``ShoppingVectorEnv`` for whole visits, every dynamics of the step included,
+and compares its CTR (overall, per position, per step) with the logged CTR of ``replay``
+and its 95% CI (sessions resampled). It adds two policies the log cannot tell apart (its
+policy was uniform): one that shows one category all visit long and one that rotates
+categories, paired on the same shoppers; in a calibrated env their CTRs must not differ
+beyond noise. The plot shows the CTR per step of the three policies against the log's CI.
 """
 
 from __future__ import annotations
@@ -24,9 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments import fidelity_env
 from experiments.calibrate import load_log, preset_for
 from recenv.calibration import fit_click_model, replay_click_probability
-from recenv.config import config_from_dict
+from recenv.config import config_from_dict, make_config
 from recenv.stats import bootstrap
 
 N_BOOTSTRAP = 1000
@@ -88,7 +100,8 @@ def fidelity_report(fit_log, replay_log, items_match: bool, seed: int = 0) -> di
         "replay": replay_log.name,
         "items_match": items_match,
         "click_model": {
-            "regularisation": model.regularisation,
+            "estimation": model.estimation,
+            "spreads": dict(zip(model.factors, model.spreads, strict=True)),
             "position_effects": model.position.tolist(),
             "fit_rows": model.n_rows,
             "fit_clicks": model.n_clicks,
@@ -163,6 +176,14 @@ def plot_calibration(report: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     arguments = dict(arg.split("=", 1) for arg in (sys.argv[1:] if argv is None else argv))
+    mode = arguments.pop("mode", "rows")
+    if mode not in MODES:
+        raise SystemExit(f"mode = {mode!r} is not allowed; choose one of {sorted(MODES)}")
+    return MODES[mode](arguments)
+
+
+def main_rows(arguments: dict[str, str]) -> dict:
+    """``mode=rows``: fit on one log, replay another's rows item by item."""
     allowed = {"fit", "replay", "out", "split", "seed", "format"}
     if set(arguments) - allowed or not {"fit", "replay"} <= set(arguments):
         raise SystemExit(
@@ -181,10 +202,7 @@ def main(argv: list[str] | None = None) -> dict:
         replay_log = load_log(arguments["replay"], log_format)
         items_match = fit_log.items.equals(replay_log.items)
     report = fidelity_report(fit_log, replay_log, items_match, seed)
-    out = Path(arguments.get("out", "outputs/fidelity.json"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    plot_calibration(report, out.with_suffix(".png"))
+    out = _write(report, arguments.get("out", "outputs/fidelity.json"), plot_calibration)
     overall = report["overall"]
     print(
         f"fit {report['fit']} -> replay {report['replay']}: predicted CTR "
@@ -199,6 +217,52 @@ def main(argv: list[str] | None = None) -> dict:
         )
     print(f"wrote {out} and {out.with_suffix('.png')}")
     return report
+
+
+def main_env(arguments: dict[str, str]) -> dict:
+    """``mode=env``: the logging policy and two category policies through the whole env."""
+    allowed = {"env", "replay", "out", "seed", "format", "shoppers"}
+    if set(arguments) - allowed or not {"env", "replay"} <= set(arguments):
+        raise SystemExit(
+            "usage: python -m experiments.fidelity mode=env env=PRESET replay=DIR "
+            "out=FILE.json [shoppers=20000] [seed=0]"
+        )
+    config = make_config(arguments["env"])
+    log = load_log(arguments["replay"], arguments.get("format", "obd"))
+    shoppers = int(arguments.get("shoppers", fidelity_env.N_SHOPPERS))
+    report = fidelity_env.env_fidelity_report(config, log, shoppers, int(arguments.get("seed", 0)))
+    report["env"] = arguments["env"]
+    out = _write(
+        report, arguments.get("out", "outputs/fidelity_env.json"), fidelity_env.plot_env_fidelity
+    )
+    logging, policies = report["logging_policy"], report["category_policies"]
+    print(
+        f"env {arguments['env']} under uniform random slates: CTR "
+        f"{_interval(logging['simulated_ctr'])} vs logged {_interval(logging['logged_ctr'])} "
+        f"(inside the log's CI: {logging['inside_logged_ci']})"
+    )
+    print(
+        f"  repeat one category {_interval(policies['repeat_one_category'])}, rotate "
+        f"{_interval(policies['rotate_categories'])}, paired difference "
+        f"{_interval(policies['difference'])}"
+    )
+    print(f"wrote {out} and {out.with_suffix('.png')}")
+    return report
+
+
+MODES = {"rows": main_rows, "env": main_env}
+
+
+def _write(report: dict, out: str, plot) -> Path:
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
+    plot(report, path.with_suffix(".png"))
+    return path
+
+
+def _interval(estimate: dict) -> str:
+    return f"{estimate['mean']:.4%} [{estimate['ci_low']:.4%}, {estimate['ci_high']:.4%}]"
 
 
 if __name__ == "__main__":

@@ -4,24 +4,27 @@ The model (a logistic *position-based* click model with user effects)::
 
     logit P(click | user x, item i, position k) = b + a_i + g_k + sum_f w_f[x_f]
 
-``a_i`` is the item's attractiveness, ``g_k`` the position effect (``g_0 = 0``), ``w_f`` the
-effect of each level of user feature f. It is fitted by scikit-learn's
-``LogisticRegressionCV`` (L2, the penalty chosen by 5-fold cross-validated log-loss) on
-one-hot codes: with a uniform-random logging policy (as in the Open Bandit Dataset's Random
-logs) the fit is unbiased without propensity weighting.
+with item, position and user-feature effects as crossed random effects,
+``a ~ N(0, s_item^2)``, ``g ~ N(0, s_position^2)``, ``w_f ~ N(0, s_f^2)``, whose spreads
+are estimated from the log by empirical Bayes (``recenv.random_effects``: the Laplace
+marginal likelihood, maximised). The effects are the posterior modes at those spreads, so
+each is shrunk by as much as the log's evidence about its factor implies: on a 10,000-row
+sample of ~40 clicks the items are barely told apart and ``a`` stays near 0, on millions of
+rows it follows the data. With a uniform-random logging policy (as in the Open Bandit
+Dataset's Random logs) the fit is unbiased without propensity weighting.
 
-The calibrated world maps it onto the simulator exactly: item appeal ``b + a_i``, position
-utilities ``g_k``, no-click utility 0, and one shopper segment per distinct user profile
-(shares as in the log) whose one-dimensional "taste" is its offset ``sum_f w_f[x_f]``
-against item embeddings equal to 1. An item shown alone at position k is then clicked by
-profile x with probability ``sigmoid(b + a_i + g_k + offset_x)``, the fitted model; with
-several items the multinomial logit shares the click among them.
+The calibrated world maps it onto the simulator exactly: item appeal ``b + a_i`` (``b``
+here includes ``g_0``), position utilities ``g_k - g_0``, no-click utility 0, and one
+shopper segment per distinct user profile (shares as in the log) whose one-dimensional
+"taste" is its offset ``sum_f w_f[x_f]`` against item embeddings equal to 1. An item shown
+alone at position k is then clicked by profile x with probability
+``sigmoid(b + a_i + g_k + offset_x)``, the fitted model; with several items the
+multinomial logit shares the click among them.
 """
 
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,10 +34,11 @@ from numpy.typing import NDArray
 from recenv.catalog import Catalog
 from recenv.config import EnvConfig
 from recenv.data.logs import LoggedImpressions
+from recenv.random_effects import BinomialCells, fit_random_effects
 from recenv.shoppers import _FAVOURITES, Population
 
 CALIBRATION_DIR = Path(__file__).resolve().parent / "calibrations"
-DEFAULT_CS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+N_FOLDS = 5
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,9 @@ class ClickModel:
     profiles: NDArray[np.int64]  # (n_profiles, n_features) distinct user-feature codes
     profile_share: NDArray[np.float64]  # (n_profiles,), sums to 1
     item_category: NDArray[np.int64]  # (n_items,)
-    regularisation: float  # the chosen inverse L2 strength C
+    spreads: tuple[float, ...]  # prior SD of each factor's effects (item, position, users...)
+    estimation: str  # "empirical_bayes", "fixed" or "cross_validated" (how spreads were set)
+    item_spread_ci: tuple[float, float] | None = None  # 95% profile-likelihood interval
     source: str = ""
     n_rows: int = 0
     n_clicks: int = 0
@@ -62,6 +68,16 @@ class ClickModel:
     @property
     def n_positions(self) -> int:
         return len(self.position)
+
+    @property
+    def factors(self) -> tuple[str, ...]:
+        """Names of the random-effect factors, in the order of ``spreads``."""
+        return ("item", "position", *self.user_features)
+
+    @property
+    def item_spread(self) -> float:
+        """The estimated SD of item effects in logit: how far the log tells items apart."""
+        return self.spreads[0]
 
     @property
     def n_categories(self) -> int:
@@ -107,7 +123,9 @@ class ClickModel:
             "profiles": self.profiles.tolist(),
             "profile_share": self.profile_share.tolist(),
             "item_category": self.item_category.tolist(),
-            "regularisation": self.regularisation,
+            "spreads": dict(zip(self.factors, self.spreads, strict=True)),
+            "estimation": self.estimation,
+            "item_spread_ci": list(self.item_spread_ci) if self.item_spread_ci else None,
             "source": self.source,
             "n_rows": self.n_rows,
             "n_clicks": self.n_clicks,
@@ -120,6 +138,12 @@ class ClickModel:
         data = json.loads(Path(path).read_text())
         if not isinstance(data, dict) or data.get("kind") != "click_model":
             raise ValueError(f"{path} is not a click-model calibration file")
+        if "spreads" not in data:
+            raise ValueError(
+                f"{path} has no 'spreads' (written before the empirical-Bayes fit); "
+                "write it again with python -m experiments.calibrate"
+            )
+        ci = data.get("item_spread_ci")
         n_features = len(data["user_features"])
         return cls(
             intercept=float(data["intercept"]),
@@ -131,85 +155,138 @@ class ClickModel:
             profiles=np.asarray(data["profiles"], dtype=np.int64).reshape(-1, n_features),
             profile_share=np.asarray(data["profile_share"], dtype=np.float64),
             item_category=np.asarray(data["item_category"], dtype=np.int64),
-            regularisation=float(data["regularisation"]),
+            spreads=tuple(float(value) for value in data["spreads"].values()),
+            estimation=str(data["estimation"]),
+            item_spread_ci=(float(ci[0]), float(ci[1])) if ci else None,
             source=data.get("source", ""),
             n_rows=int(data.get("n_rows", 0)),
             n_clicks=int(data.get("n_clicks", 0)),
         )
 
 
+@dataclass(frozen=True)
+class EncodedLog:
+    """A log's rows as factor level codes: item, position, then each user feature."""
+
+    codes: NDArray[np.int64]  # (n_rows, n_factors)
+    clicks: NDArray[np.int8]  # (n_rows,)
+    sessions: NDArray  # (n_rows,) session ids: folds and bootstraps resample these
+    sizes: tuple[int, ...]  # levels per factor
+    user_features: tuple[str, ...]
+    user_levels: tuple[tuple[str, ...], ...]
+
+    def cells(self, rows: NDArray[np.bool_] | None = None) -> BinomialCells:
+        """The rows (all, or a mask of them) summed into binomial cells."""
+        if rows is None:
+            return BinomialCells.from_rows(self.codes, self.clicks, self.sizes)
+        return BinomialCells.from_rows(self.codes[rows], self.clicks[rows], self.sizes)
+
+
+def encode_log(log: LoggedImpressions) -> EncodedLog:
+    """Level codes of every row (user-feature levels sorted as strings)."""
+    frame = log.frame
+    user_features = tuple(log.user_columns)
+    user_levels = tuple(tuple(sorted(frame[name].astype(str).unique())) for name in user_features)
+    columns = [frame["item"].to_numpy(), frame["position"].to_numpy()]
+    for name, levels in zip(user_features, user_levels, strict=True):
+        lookup = {level: code for code, level in enumerate(levels)}
+        columns.append(frame[name].astype(str).map(lookup).to_numpy())
+    sizes = (log.n_items, log.n_positions, *(len(levels) for levels in user_levels))
+    return EncodedLog(
+        codes=np.stack(columns, axis=1).astype(np.int64),
+        clicks=frame["click"].to_numpy().astype(np.int8),
+        sessions=frame["session"].to_numpy(),
+        sizes=sizes,
+        user_features=user_features,
+        user_levels=user_levels,
+    )
+
+
 def fit_click_model(
     log: LoggedImpressions,
     category_feature: str | None = "item_feature_1",
-    cs: tuple[float, ...] = DEFAULT_CS,
+    cs: tuple[float, ...] | None = None,
     seed: int = 0,
 ) -> ClickModel:
-    """Fit the logistic position-based model on ``log`` (see the module docstring)."""
-    from scipy import sparse
-    from sklearn.linear_model import LogisticRegressionCV
-    from sklearn.model_selection import StratifiedKFold
-    from sklearn.preprocessing import OneHotEncoder
+    """Fit the click model on ``log`` (see the module docstring); spreads by empirical Bayes.
 
-    frame = log.frame
-    clicks = frame["click"].to_numpy()
-    if clicks.sum() < 2 or clicks.sum() == len(clicks):
+    ``cs`` replaces the estimate by a fixed L2 penalty: one inverse strength C (scikit-learn's
+    convention, a prior SD of ``sqrt(C)`` for every effect), or several, of which the one
+    with the best 5-fold held-out log-likelihood (folds of sessions drawn with ``seed``).
+    """
+    encoded = encode_log(log)
+    clicks = int(encoded.clicks.sum())
+    if clicks < 2 or clicks == len(encoded.clicks):
         raise ValueError(f"{log.name}: a click model needs clicks and non-clicks in the log")
-    user_features = tuple(log.user_columns)
-    user_levels = tuple(tuple(sorted(frame[name].astype(str).unique())) for name in user_features)
-    codes = (
-        np.stack(
-            [
-                frame[name].astype(str).map({v: i for i, v in enumerate(levels)}).to_numpy()
-                for name, levels in zip(user_features, user_levels, strict=True)
-            ],
-            axis=1,
-        ).astype(np.int64)
-        if user_features
-        else np.zeros((len(frame), 0), dtype=np.int64)
-    )
-    levels = [np.arange(log.n_items), np.arange(log.n_positions)]
-    columns = [frame["item"].to_numpy()[:, None], frame["position"].to_numpy()[:, None]]
-    for index in range(len(user_features)):
-        levels.append(np.arange(len(user_levels[index])))
-        columns.append(codes[:, index][:, None])
-    encoder = OneHotEncoder(categories=levels, handle_unknown="ignore")
-    design = sparse.csr_matrix(encoder.fit_transform(np.hstack(columns)))
-    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
-    with warnings.catch_warnings():  # scikit-learn 1.8 announces renamed attributes
-        warnings.simplefilter("ignore", FutureWarning)
-        model = LogisticRegressionCV(
-            Cs=list(cs), cv=folds, scoring="neg_log_loss", max_iter=2000, random_state=seed
-        ).fit(design, clicks)
-    coefficients = model.coef_[0]
-    blocks = np.split(coefficients, np.cumsum([len(level) for level in levels])[:-1])
-    item, position = blocks[0], blocks[1]
-    intercept = float(model.intercept_[0]) + float(position[0])
-    position = position - position[0]
-    user_weights = tuple(blocks[2:])
-    if user_features:
-        profiles, counts = np.unique(codes, axis=0, return_counts=True)
+    if cs is None:
+        fit, estimation = fit_random_effects(encoded.cells()), "empirical_bayes"
     else:
-        profiles, counts = np.zeros((1, 0), dtype=np.int64), np.array([len(frame)])
+        spread = _cross_validated_spread(encoded, cs, seed)
+        fit = fit_random_effects(encoded.cells(), spreads=np.full(len(encoded.sizes), spread))
+        estimation = "fixed" if len(cs) == 1 else "cross_validated"
+    item, position = fit.effects[0], fit.effects[1]
+    if encoded.user_features:
+        profiles, counts = np.unique(encoded.codes[:, 2:], axis=0, return_counts=True)
+    else:
+        profiles, counts = np.zeros((1, 0), dtype=np.int64), np.array([len(encoded.codes)])
     if category_feature and category_feature in log.items.columns:
         item_category = log.items[category_feature].to_numpy(dtype=np.int64)
         item_category = np.unique(item_category, return_inverse=True)[1]
     else:
         item_category = np.zeros(log.n_items, dtype=np.int64)
     return ClickModel(
-        intercept=intercept,
+        intercept=fit.intercept + float(position[0]),
         item=item,
-        position=position,
-        user_features=user_features,
-        user_levels=user_levels,
-        user_weights=user_weights,
+        position=position - position[0],
+        user_features=encoded.user_features,
+        user_levels=encoded.user_levels,
+        user_weights=tuple(fit.effects[2:]),
         profiles=profiles.astype(np.int64),
         profile_share=counts / counts.sum(),
         item_category=item_category.astype(np.int64),
-        regularisation=float(model.C_[0]),
+        spreads=tuple(float(s) for s in fit.spreads),
+        estimation=estimation,
         source=log.name,
-        n_rows=len(frame),
-        n_clicks=int(clicks.sum()),
+        n_rows=len(encoded.codes),
+        n_clicks=clicks,
     )
+
+
+def _cross_validated_spread(encoded: EncodedLog, cs: tuple[float, ...], seed: int) -> float:
+    """``sqrt(C)`` of the ``C`` in ``cs`` with the best held-out log-likelihood."""
+    if not cs or min(cs) <= 0:
+        raise ValueError(f"cs = {cs}; allowed: None, or inverse L2 strengths > 0")
+    if len(cs) == 1:
+        return float(np.sqrt(cs[0]))
+    n_factors = len(encoded.sizes)
+    scores = [
+        held_out_log_likelihood(encoded, seed, np.full(n_factors, np.sqrt(c)))[0].mean() for c in cs
+    ]
+    return float(np.sqrt(cs[int(np.argmax(scores))]))
+
+
+def held_out_log_likelihood(
+    encoded: EncodedLog, seed: int = 0, spreads: NDArray | None = None, n_folds: int = N_FOLDS
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Out-of-fold log-likelihood of every row: the click model and the constant CTR.
+
+    Sessions are cut into ``n_folds`` folds (drawn with ``seed``); each fold is predicted by
+    the model fitted on the others (spreads re-estimated, unless ``spreads`` fixes them)
+    and by the others' CTR. Returns two ``(n_rows,)`` arrays of ``log P(observed click)``.
+    """
+    sessions, session_of_row = np.unique(encoded.sessions, return_inverse=True)
+    fold = np.random.default_rng(seed).permutation(len(sessions)) % n_folds
+    fold_of_row = fold[session_of_row.ravel()]
+    model, constant = np.zeros(len(fold_of_row)), np.zeros(len(fold_of_row))
+    clicked = encoded.clicks.astype(bool)
+    for held_out in range(n_folds):
+        test, train = fold_of_row == held_out, fold_of_row != held_out
+        fit = fit_random_effects(encoded.cells(train), spreads=spreads)
+        logit = fit.logit(encoded.codes[test])
+        model[test] = -np.logaddexp(0.0, np.where(clicked[test], -logit, logit))
+        rate = encoded.clicks[train].mean()
+        constant[test] = np.log(np.where(clicked[test], rate, 1.0 - rate))
+    return model, constant
 
 
 def calibration_path(name: str) -> Path:

@@ -1,5 +1,6 @@
 """Fidelity replay checked against independent numbers: a tiny group by hand, a log drawn
-from a known click model, and the real log's CTRs recomputed from the fitted coefficients."""
+from a known click model, the real log's CTRs recomputed from the fitted coefficients, and
+the whole calibrated env under the log's policy against a closed form and the log's CI."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import recenv
 from experiments.fidelity import fidelity_report, group_figures
-from recenv.calibration import fit_click_model
+from experiments.fidelity_env import category_policy, paired_difference, run_policy
+from recenv.calibration import ClickModel, calibration_path, fit_click_model
 from recenv.data import load_obd
 from recenv.data.synthetic import logistic_click_log
+from recenv.stats import Estimate
 
 OBD = Path(__file__).resolve().parents[2] / "shared" / "data" / "obd" / "random"
 needs_obd = pytest.mark.skipif(not OBD.is_dir(), reason="../shared/data/obd is not present")
@@ -111,7 +115,9 @@ def test_fidelity_on_disjoint_halves_and_across_campaigns(tmp_path: Path) -> Non
     observed = replay_half.frame["click"]
     assert report["predicted_ctr"] == pytest.approx(predicted.mean(), rel=1e-5)
     assert report["observed_ctr"] == pytest.approx(observed.mean())
-    assert report["relative_error"] == pytest.approx(predicted.mean() / observed.mean() - 1, 1e-5)
+    assert report["relative_error"] == pytest.approx(
+        predicted.mean() / observed.mean() - 1, abs=1e-5
+    )
     low, high = stored["overall"]["observed_ci"]
     assert low <= report["predicted_ctr"] <= high  # the halves agree within sampling noise
 
@@ -121,6 +127,94 @@ def test_fidelity_on_disjoint_halves_and_across_campaigns(tmp_path: Path) -> Non
     predicted = predicted_by_hand(fit_click_model(load_obd(OBD / "men")), women, False)
     assert across["predicted_ctr"] == pytest.approx(predicted.mean(), rel=1e-5)
     assert across["observed_ctr"] == pytest.approx(women["click"].mean())
+    # (absolute: the error is near 0, and the simulator's tables are float32)
     assert across["relative_error"] == pytest.approx(
-        predicted.mean() / women["click"].mean() - 1, rel=1e-5
+        predicted.mean() / women["click"].mean() - 1, abs=1e-5
     )
+
+
+def test_category_policies_by_hand() -> None:
+    """Categories 0 and 1 hold 3 items, category 2 one: with slates of 3 only 0 and 1 can
+    be shown; repeating keeps a shopper's first category, rotating alternates them."""
+    item_category = np.array([0, 0, 0, 1, 1, 1, 2])
+    members = {0: {0, 1, 2}, 1: {3, 4, 5}}
+    rng = np.random.default_rng(0)
+    repeat = category_policy(item_category, 8, 3, rotate=False, seed=3)
+    rotate = category_policy(item_category, 8, 3, rotate=True, seed=3)
+    first = repeat(0, rng)
+    start = item_category[first[:, 0]]
+    assert set(start) == {0, 1}  # 8 shoppers: both eligible categories drawn (seed 3)
+    for step in range(4):
+        for policy, expected in ((repeat, start), (rotate, (start + step) % 2)):
+            slates = policy(step, rng)
+            for shopper, slate in enumerate(slates):
+                assert set(slate.tolist()) == members[expected[shopper]]  # 3 of 3: all
+    with pytest.raises(ValueError, match="slate_size = 4: no category has that many items"):
+        category_policy(item_category, 8, 4, rotate=False)
+
+
+@needs_obd
+def test_the_logging_policy_through_the_whole_env_clicks_as_the_log(tmp_path: Path) -> None:
+    """``env=obd_men`` under uniform random slates for whole visits, every dynamics on.
+
+    Its item spread is estimated at 0, so every item has the same utility and the CTR has a
+    closed form: a profile x clicks position k with ``e^{u_k} / (1 + sum_j e^{u_j})``,
+    ``u_k = b + a + g_k + offset_x``; the unidentified dynamics are off, so every step of
+    every visit clicks so. The simulated CTR must match it within 4 standard errors (one
+    Bernoulli click per slate) and lie inside the logged CTR's 95% CI.
+    """
+    from experiments.fidelity import main
+
+    out = tmp_path / "men_env.json"
+    report = main(["mode=env", "env=obd_men", f"replay={OBD / 'men'}", f"out={out}"])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    assert out.with_suffix(".png").is_file()
+    model = ClickModel.load(calibration_path("obd_men"))
+    assert np.ptp(model.item) == 0.0
+    utility = (
+        model.intercept
+        + model.item[0]
+        + model.position[None, :]
+        + model.user_offset(model.profiles)[:, None]
+    )  # (profiles, positions)
+    share = np.exp(utility) / (1.0 + np.exp(utility).sum(axis=1, keepdims=True))
+    expected = float(model.profile_share @ share.mean(axis=1))
+    n_slates = report["n_shoppers"] * report["max_steps"]
+    assert report["mean_visit_steps"] == report["max_steps"] == 50  # nothing ends a visit
+    slate_rate = 3 * expected
+    standard_error = np.sqrt(slate_rate * (1 - slate_rate) / n_slates) / 3
+    figures = report["logging_policy"]
+    assert figures["simulated_ctr"]["mean"] == pytest.approx(expected, abs=4 * standard_error)
+    log = load_obd(OBD / "men").frame
+    assert figures["logged_ctr"]["mean"] == pytest.approx(log["click"].mean())  # 46 / 10,000
+    assert figures["inside_logged_ci"]
+    low, high = figures["logged_ctr"]["ci_low"], figures["logged_ctr"]["ci_high"]
+    assert low <= figures["simulated_ctr"]["mean"] <= high
+    for position in range(3):
+        rows = log["position"] == position
+        logged = report["per_position"][str(position)]["logged_ctr"]["mean"]
+        assert logged == pytest.approx(log.loc[rows, "click"].mean())
+
+
+@needs_obd
+def test_repeating_a_category_clicks_like_rotating_unless_fatigue_is_switched_on() -> None:
+    """``env=obd`` (campaign all: items differ, item spread 0.30) for 4,000 shoppers' whole
+    visits: the paired difference of the two policies' CTRs has a CI containing 0; with
+    the default scenario's fatigue switched back on, repeating one category clicks less."""
+    config = recenv.make_config("obd")
+    category = recenv.ShoppingVectorEnv(1, config=config).simulator.catalog.category
+
+    def difference(config) -> Estimate:
+        runs = [
+            run_policy(config, category_policy(category, 4000, 3, rotate, seed=1), 4000, seed=1)
+            for rotate in (False, True)
+        ]
+        return paired_difference(*runs, seed=1)
+
+    calibrated = difference(config)
+    assert calibrated.ci_low <= 0.0 <= calibrated.ci_high, calibrated
+    fatigue = recenv.make_config(
+        "obd", choice={"fatigue_weight": 1.0}, dynamics={"fatigue_per_exposure": 0.35}
+    )
+    tired = difference(fatigue)
+    assert tired.ci_high < 0.0, tired
