@@ -21,6 +21,11 @@ for spec in "all_halves all all" "men_halves men men" "women_halves women women"
   set -- $spec
   python -m experiments.fidelity fit="$obd/$2" replay="$obd/$3" out="$out/fidelity/$1.json"
 done
+for spec in "all obd" "men obd_men" "women obd_women"; do
+  set -- $spec
+  python -m experiments.fidelity mode=env env="$2" replay="$obd/$1" out="$out/fidelity/$1_env.json"
+done
+python benchmarks/obd_click_models.py --json "$out/obd_click_models.json"
 python benchmarks/agents.py --json "$out/agents.json"
 python benchmarks/dqn_vs_sb3.py --steps 30000 --repeats 3 --json "$out/dqn_vs_sb3.json"
 python benchmarks/ope_validation.py --json "$out/ope_validation.json"

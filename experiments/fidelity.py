@@ -133,6 +133,8 @@ def fidelity_report(fit_log, replay_log, items_match: bool, seed: int = 0) -> di
 def calibration_bins(predicted: np.ndarray, observed: np.ndarray, n_bins: int = 5) -> list[dict]:
     """Rows in quantile bins of predicted probability: mean predicted vs observed CTR."""
     edges = np.unique(np.quantile(predicted, np.linspace(0, 1, n_bins + 1)))
+    if len(edges) == 1:  # one prediction for every row (a constant model): one bin
+        edges = np.repeat(edges, 2)
     index = np.clip(np.searchsorted(edges, predicted, side="right") - 1, 0, len(edges) - 2)
     bins = []
     for value in range(len(edges) - 1):
