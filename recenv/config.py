@@ -177,6 +177,8 @@ class ShopperConfig(_Validated):
     return_satisfaction: float = 2.0  # return logit per unit of patience left (relative)
     return_purchase: float = 1.0  # return logit of a visit that bought something
     budget_refill: float = 1.0  # share of the base budget restored per visit (1: all; <1: carried)
+    return_gap_hours: float = 24.0  # median hours between visits (time-stamps simulated logs)
+    return_gap_log_std: float = 1.0  # log-normal sigma of those gaps
 
     bounds: ClassVar[dict[str, Bound]] = {
         "n_segments": POSITIVE_INT,
@@ -194,6 +196,8 @@ class ShopperConfig(_Validated):
         "intent_bonus": NON_NEGATIVE,
         "off_intent_penalty": NON_NEGATIVE,
         "budget_refill": PROBABILITY,
+        "return_gap_hours": Bound(1e-3, None),
+        "return_gap_log_std": NON_NEGATIVE,
     }
 
 

@@ -48,7 +48,7 @@ def simulate_session_log(
     n_shoppers: int,
     seed: int = 0,
     step_seconds: float = 30.0,
-    gap_hours: tuple[float, float] = (24.0, 1.0),
+    gap_hours: tuple[float, float] | None = None,
     gap_minutes: float = DEFAULT_GAP_MINUTES,
     split: str = "evaluation",
     deterministic: bool = True,
@@ -59,8 +59,10 @@ def simulate_session_log(
     ``policy`` is anything with a batched ``act(observation, deterministic=...)``; one that
     sets ``needs_info`` also receives ``info`` (hidden state included), as in evaluation.
     """
-    _check(n_shoppers, step_seconds, gap_hours)
     config = resolve_config(config, None, {"expose_hidden_state": True})
+    if gap_hours is None:  # the scenario's own return gaps
+        gap_hours = (config.shoppers.return_gap_hours, config.shoppers.return_gap_log_std)
+    _check(n_shoppers, step_seconds, gap_hours)
     env = ShoppingVectorEnv(n_shoppers, config=config, split=split)
     start = {"session_index": config.evaluation_session} if config.evaluation_session else None
     observation, info = env.reset(seed=seed, options=start)
