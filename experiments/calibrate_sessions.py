@@ -9,7 +9,8 @@ Fits on the shoppers of a training split (by user id; ``holdout`` of them are ke
 ``experiments.session_calibration``: the return model by likelihood, the browsing dynamics
 by simulated method of moments under the shop-page policy) and writes the preset
 ``conf/env/<name>.yaml`` (or into ``out``) with every fitted value, its estimator, and the
-parameters the log cannot identify, plus ``<name>_sessions.json`` with the targets, the
+parameters the log cannot identify, plus ``recenv/calibrations/<name>_sessions.json`` (or in
+``out``) with the targets, the
 simulated moments, the fit's trace summary and the return model with 95% CIs.
 A shipped preset is never overwritten unless ``overwrite=true``.
 """
@@ -25,6 +26,7 @@ import yaml
 
 from experiments import session_calibration as fitting
 from recenv import returns
+from recenv.calibration import CALIBRATION_DIR
 from recenv.config import PRESET_DIR, available_presets, make_config
 from recenv.data.sessions import TAOBAO_WINDOW, load_taobao
 from recenv.stylized_facts import stylized_facts
@@ -90,6 +92,7 @@ def calibrate_sessions(
     fit = fitting.fit_browsing(target, base, shoppers, days, seed, evaluations)
     values = fit["values"]
     preset_dir.mkdir(parents=True, exist_ok=True)
+    report_dir = Path(out) if out else CALIBRATION_DIR
     report = {
         "data": str(data),
         "name": name,
@@ -102,7 +105,7 @@ def calibrate_sessions(
         "browsing": fit,
         "not_identified": list(fitting.NOT_IDENTIFIED),
     }
-    (preset_dir / f"{name}_sessions.json").write_text(json.dumps(report, indent=2))
+    (report_dir / f"{name}_sessions.json").write_text(json.dumps(report, indent=2))
     target_preset.write_text(preset_text(name, base, values, model, fit, training.n_users))
     make_config(name if preset_dir.resolve() == PRESET_DIR.resolve() else "default")  # loads
     return report

@@ -25,7 +25,8 @@ from typing import Any
 
 from agents.shop_page import ShopPagePolicy
 from experiments.session_calibration import DAY, without_favourites
-from recenv.config import PRESET_DIR, make_config
+from recenv.calibration import CALIBRATION_DIR
+from recenv.config import make_config
 from recenv.data.sessions import TAOBAO_WINDOW, load_taobao
 from recenv.data.simulated_sessions import simulate_session_log
 from recenv.stylized_facts import stylized_facts
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "env=PRESET replay=LOG [out=FILE.json holdout=0.3 seed=0 shoppers=N]"
         )
     env = arguments["env"]
-    fitted = PRESET_DIR / f"{env}_sessions.json"
+    fitted = CALIBRATION_DIR / f"{env}_sessions.json"
     defaults = json.loads(fitted.read_text()) if fitted.is_file() else {}
     report = fidelity_sessions(
         env,
