@@ -402,7 +402,92 @@ def planner_presets_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def preset_rates_table() -> str:
+    """``python benchmarks/preset_rates.py --json benchmarks/results/preset_rates.json``."""
+    report = _load("preset_rates.json")
+    columns = (
+        ("ctr", "CTR", "{:.2%}"),
+        ("carts_per_click", "carts per click", "{:.3f}"),
+        ("purchases_per_click", "purchases per click", "{:.3f}"),
+        ("episodes_that_buy", "episodes that buy", "{:.1%}"),
+        ("steps_per_episode", "steps per episode", "{:.1f}"),
+        ("clicks_per_episode", "clicks per episode", "{:.2f}"),
+    )
+    lines = [
+        "`python benchmarks/preset_rates.py --json benchmarks/results/preset_rates.json` "
+        f"(uniform-random recommendations, {report['shoppers']:,} evaluation shoppers):",
+        "",
+        "| preset | " + " | ".join(label for _, label, _ in columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for preset, figures in report["presets"].items():
+        lines.append(
+            f"| `{preset}` | "
+            + " | ".join(form.format(figures[key]["mean"]) for key, _, form in columns)
+            + " |"
+        )
+    real = report["real"]
+    for campaign in ("obd_all", "obd_men", "obd_women"):
+        if campaign in real:
+            ctr = real[campaign]["ctr"]
+            lines.append(
+                f"| real: Open Bandit `{campaign[4:]}`, uniform random | {ctr['mean']:.2%} "
+                f"[{ctr['ci_low']:.2%}, {ctr['ci_high']:.2%}] | | | | | |"
+            )
+    if "taobao" in real:
+        taobao = real["taobao"]
+        lines.append(
+            "| real: Taobao shoppers (views, not impressions) | | "
+            f"{taobao['carts_per_view']['mean']:.3f} per view | "
+            f"{taobao['purchases_per_view']['mean']:.3f} per view | "
+            f"{taobao['sessions_that_buy']['mean']:.1%} of sessions | | "
+            f"{taobao['events_per_session']['mean']:.2f} events per session |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def taobao_fidelity_table() -> str:
+    """``python -m experiments.fidelity kind=sessions env=... replay=...`` (two runs)."""
+    fitted, default = _load("taobao_fidelity.json"), _load("default_fidelity.json")
+    lines = [
+        f"Held-out real shoppers ({fitted['held_out_users']}, never used in the fit) beside "
+        f"`env={fitted['env']}` and `env={default['env']}`, both simulated under the shop-page "
+        "policy; `python -m experiments.fidelity kind=sessions env=E "
+        "replay=../shared/data/taobao out=benchmarks/results/<E>_fidelity.json`:",
+        "",
+        f"| fact | real held-out [95% CI] | `{fitted['env']}` | error | `{default['env']}` "
+        "| error |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in fitted["facts"].items():
+        other = default["facts"].get(name)
+
+        def cell(entry: dict | None) -> str:
+            if entry is None:
+                return " | "
+            error = entry["relative_error"]
+            mark = " (in CI)" if entry["inside_real_ci"] else ""
+            return f"{entry['simulated']:.4g}{mark} | " + ("" if error is None else f"{error:+.0%}")
+
+        low, high = row["real_ci"]
+        lines.append(
+            f"| {name} | {row['real']:.4g} [{low:.4g}, {high:.4g}] | {cell(row)} | {cell(other)} |"
+        )
+
+    def target_text(name: str, target: dict) -> str:
+        error = target["relative_error"]
+        shown = "n/a" if error is None else f"{error:+.0%}"
+        verdict = "met" if target["met"] else "NOT met"
+        return f"{name} {verdict} ({shown}, allowed ±{target['allowed']:.0%})"
+
+    targets = "; ".join(target_text(n, t) for n, t in fitted["targets"].items())
+    lines += ["", f"`{fitted['env']}`: {fitted['summary']}. Targets: {targets}."]
+    return "\n".join(lines) + "\n"
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
+    "preset_rates": preset_rates_table,
+    "taobao_fidelity": taobao_fidelity_table,
     "planner_presets": planner_presets_table,
     "config": config_table,
     "agents": agents_table,
