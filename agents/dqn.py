@@ -63,6 +63,7 @@ from agents.selection import ModelSelection
 from recenv.config import EnvConfig, config_from_dict
 from recenv.core import build_world
 from recenv.env import resolve_config
+from recenv.state import CART_ITEMS, CART_VALUE
 
 KIND = "dqn"
 
@@ -88,6 +89,7 @@ class DQNConfig:
     n_steps: int = 5  # n-step returns
     max_grad_norm: float = 10.0
     reward_scale: float = 1.0  # rewards are multiplied by this before learning
+    cart_shaping: float = 0.0  # potential-based shaping by the cart's value (see learn); 0: off
     embedding_dim: int = 32
     hidden_size: int = 128
     head: str = "dot"  # "dot" (item embeddings) or "linear"
@@ -112,7 +114,7 @@ class DQNConfig:
             "validation_shoppers",
         ):
             check_positive(owner, name, getattr(self, name))
-        for name in ("learning_starts", "validation_interval", "validation_seed"):
+        for name in ("learning_starts", "validation_interval", "validation_seed", "cart_shaping"):
             check_positive(owner, name, getattr(self, name), allow_zero=True)
         for name in (
             "gamma",
@@ -284,7 +286,8 @@ class DQNAgent:
             transitions = window.push(
                 observation,
                 first_item,
-                reward * config.reward_scale,
+                self._shaped(reward, observation, next_observation, terminated)
+                * config.reward_scale,
                 terminated,
                 truncated,
                 next_observation,
@@ -332,6 +335,21 @@ class DQNAgent:
     def shopper_steps_used(self) -> dict[str, int]:
         """Shopper-steps spent outside the training env: model selection."""
         return {"selection": self.selection.shopper_steps}
+
+    def _shaped(self, reward, observation, next_observation, terminated) -> NDArray:
+        """``r + gamma (1 - terminated) phi(s') - phi(s)`` with ``phi = cart_shaping x cart
+        value`` (observable): a purchase's revenue is credited when its item enters the cart,
+        not at the later checkout step, whatever is shown then. Potential-based, so the
+        optimal policy is unchanged (Ng, Harada and Russell, 1999); evaluation uses the true
+        rewards."""
+        if not self.config.cart_shaping:
+            return reward
+        funnel = self.env_config.funnel
+        weight = self.config.cart_shaping * funnel.reward_purchase
+        column = CART_VALUE if funnel.purchase_reward == "revenue" else CART_ITEMS
+        before = weight * observation["session"][:, column]
+        after = weight * next_observation["session"][:, column]
+        return reward + self.config.gamma * np.where(terminated, 0.0, after) - before
 
     def _validate(self, logger: Logger) -> None:
         """Score the greedy policy on the validation shoppers; remember the best weights."""
