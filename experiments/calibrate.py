@@ -175,11 +175,16 @@ def calibrate(
 
 def main(argv: list[str] | None = None) -> None:
     arguments = dict(arg.split("=", 1) for arg in (sys.argv[1:] if argv is None else argv))
+    if arguments.get("kind") == "sessions":  # session logs: experiments.calibrate_sessions
+        from experiments.calibrate_sessions import main as calibrate_sessions
+
+        calibrate_sessions([f"{key}={value}" for key, value in arguments.items()])
+        return
     unknown = set(arguments) - {"data", "name", "format", "out", "kind"}
     if unknown or "data" not in arguments:
         raise SystemExit(
             "usage: python -m experiments.calibrate data=PATH name=NAME [format=obd|events] "
-            f"[out=DIR] [kind={'|'.join(KINDS)}]"
+            f"[out=DIR] [kind={'|'.join([*KINDS, 'sessions'])}]"
         )
     model, calibration, preset = calibrate(
         arguments["data"],

@@ -178,6 +178,10 @@ def plot_calibration(report: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     arguments = dict(arg.split("=", 1) for arg in (sys.argv[1:] if argv is None else argv))
+    if arguments.get("kind") == "sessions":  # session logs: experiments.fidelity_sessions
+        from experiments.fidelity_sessions import main as fidelity_sessions
+
+        return fidelity_sessions([f"{key}={value}" for key, value in arguments.items()])
     mode = arguments.pop("mode", "rows")
     if mode not in MODES:
         raise SystemExit(f"mode = {mode!r} is not allowed; choose one of {sorted(MODES)}")
