@@ -485,7 +485,50 @@ def taobao_fidelity_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def obd_click_models_table() -> str:
+    """``python benchmarks/obd_click_models.py --json benchmarks/results/obd_click_models.json``."""
+    report = _load("obd_click_models.json")
+    campaigns = report["campaigns"]
+    names = list(campaigns)
+    lines = [
+        "`python benchmarks/obd_click_models.py --json benchmarks/results/obd_click_models.json`:",
+        "",
+        "| | " + " | ".join(f"`{name}`" for name in names) + " |",
+        "|---|" + "---|" * len(names),
+        "| rows (clicks) | "
+        + " | ".join(f"{c['rows']:,} ({c['clicks']})" for c in campaigns.values())
+        + " |",
+        "| item spread, logit [95% profile CI] | "
+        + " | ".join(
+            f"{c['item_spread']['estimate']:.2f} [{c['item_spread']['ci_low']:.2f}, "
+            f"{c['item_spread']['ci_high']:.2f}]"
+            for c in campaigns.values()
+        )
+        + " |",
+        "| held-out log-lik, model - constant, nats per row [95% CI] | "
+        + " | ".join(
+            "{mean:+.1e} [{ci_low:+.1e}, {ci_high:+.1e}]".format(
+                **c["held_out"]["difference_per_row"]
+            )
+            for c in campaigns.values()
+        )
+        + " |",
+    ]
+    spreads = sorted(
+        {row["item_spread"] for c in campaigns.values() for row in c["power"]["sample"]}
+    )
+    for spread in spreads:
+        cells = []
+        for c in campaigns.values():
+            row = next(r for r in c["power"]["sample"] if r["item_spread"] == spread)
+            cells.append(f"{row['detection_rate']['mean']:.0%}")
+        label = "false positives" if spread == 0 else f"spread {spread:g} detected"
+        lines.append(f"| 10k rows: {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
+    "obd_click_models": obd_click_models_table,
     "preset_rates": preset_rates_table,
     "taobao_fidelity": taobao_fidelity_table,
     "planner_presets": planner_presets_table,
