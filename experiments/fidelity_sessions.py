@@ -7,7 +7,8 @@
 ``env`` is a preset fitted by ``experiments.calibrate kind=sessions`` on a training split of
 shoppers; ``replay`` is the log, whose held-out split (the same ``holdout`` and ``seed`` the
 fit used, read from the preset's report when present) are shoppers the fit never used. The
-scenario is simulated under the stated shop-page policy (``agents.shop_page``) for as many
+scenario is simulated under the stated shop-page policy (``agents.shop_page``; random items
+when a page holds fewer than 4) for as many
 shoppers as were held out, over the log's window, and both logs get the same stylized facts
 (``recenv.stylized_facts``, ``fav`` rows dropped: the simulator has none). Per fact: the real
 value with its 95% CI (shoppers resampled), the simulated value, the relative error, and
@@ -70,6 +71,14 @@ def _row(real: dict[str, float], simulated: float) -> dict[str, Any]:
     }
 
 
+def page_policy(config, seed: int) -> ShopPagePolicy:
+    """The shop-page policy; a page too small for its parts (one item, as in ``default``) is
+    random."""
+    if config.slate_size >= 4:
+        return ShopPagePolicy(config, seed=seed)
+    return ShopPagePolicy(config, seed=seed, recent=0, similar=0)
+
+
 def fidelity_sessions(
     env: str, replay: str | Path, holdout: float, seed: int, shoppers: int | None = None
 ) -> dict[str, Any]:
@@ -80,9 +89,7 @@ def fidelity_sessions(
     config = make_config(env)
     n_shoppers = shoppers or held_out.n_users
     days = (TAOBAO_WINDOW[1] - TAOBAO_WINDOW[0]) / DAY
-    simulated_log = simulate_session_log(
-        config, ShopPagePolicy(config, seed=seed), n_shoppers, seed
-    )
+    simulated_log = simulate_session_log(config, page_policy(config, seed), n_shoppers, seed)
     simulated = stylized_facts(simulated_log, window=(0, days * DAY))
     rows = compare(real, simulated)
     targets = {

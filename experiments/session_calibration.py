@@ -16,10 +16,11 @@ parameters                        identified by                        estimator
 return probability, gap between   sessions per shopper, gaps,          likelihood with
 sessions (``shoppers.return_*``)  censoring at the window's end        censoring
                                                                        (``recenv.returns``)
-click level, patience (mean,      events per session (mean), the       simulated method of
-spread, decay), cart and          hazard of ending after 1 and 5       moments: Nelder-Mead
-checkout logits, taste spread,    views, cart and purchase per view,   on relative errors,
-fatigue                           sessions with a purchase, category   common random numbers
+click level, patience (mean,      events per session (mean, share of   simulated method of
+spread, decay), cart and          sessions of 1-2 events), hazard of   moments: Nelder-Mead
+checkout logits, taste spread,    ending after 1 and 5 views, cart     on relative errors
+fatigue                           and purchase per view (weight 2),    (``WEIGHTS``), common
+                                  sessions with a purchase, category   random numbers
                                   switch rate                          (``fit_browsing``)
 catalog scale                     distinct items and categories        set from the log
 ================================  ===================================  ====================
@@ -70,6 +71,7 @@ PARAMETERS: dict[str, Parameter] = {
 MOMENTS = (  # the fitted moments (the median, a step function of the parameters, is checked
     # in fidelity instead)
     "events_per_session",
+    "short_sessions",
     "hazard_1",
     "hazard_5",
     "cart_per_view",
@@ -77,6 +79,8 @@ MOMENTS = (  # the fitted moments (the median, a step function of the parameters
     "sessions_with_purchase",
     "category_switch_rate",
 )
+# moments whose relative error counts double: the funnel rates a comparison leans on
+WEIGHTS = {"cart_per_view": 2.0, "purchase_per_view": 2.0}
 NOT_IDENTIFIED = (
     "catalog prices, shoppers.budget_*, shoppers.price_sensitivity_*: the log has no prices",
     "choice.position_bias: no positions in the log",
@@ -101,6 +105,7 @@ def moments(facts: Mapping[str, Any]) -> dict[str, float]:
     return {
         "events_per_session": scalar["events_per_session"]["value"],
         "events_median": quantiles[0.5],
+        "short_sessions": sum(distributions["events_per_session_histogram"]["value"][:2]),
         "hazard_1": hazard[0],
         "hazard_5": hazard[4] if hazard[4] is not None else 1.0,
         "cart_per_view": scalar["cart_per_view"]["value"],
@@ -149,7 +154,7 @@ def fit_browsing(
 ) -> dict[str, Any]:
     """Simulated method of moments: the parameters whose simulated moments are closest to
     ``target`` in summed squared relative error (common random numbers: one seed)."""
-    scale = {name: max(abs(target[name]), 0.01) for name in MOMENTS}
+    scale = {name: max(abs(target[name]), 0.01) / WEIGHTS.get(name, 1.0) for name in MOMENTS}
     history: list[dict[str, Any]] = []
 
     def unpack(x: np.ndarray) -> dict[str, float]:

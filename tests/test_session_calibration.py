@@ -108,11 +108,13 @@ def test_moments_and_overrides_by_hand() -> None:
         "distributions": {
             "hazard": {"value": [0.3, 0.2, 0.1, 0.1, 0.05]},
             "events_per_session_quantiles": {"q": [0.1, 0.5, 0.9], "value": [1, 3, 9]},
+            "events_per_session_histogram": {"value": [0.3, 0.15, 0.2, 0.35]},
         },
     }
     assert fitting.moments(facts) == {
         "events_per_session": 5.0,
         "events_median": 3,
+        "short_sessions": pytest.approx(0.45),
         "hazard_1": 0.3,
         "hazard_5": 0.05,
         "cart_per_view": 0.1,
