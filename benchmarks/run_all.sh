@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate every results file the README quotes, one after another on a quiet machine,
 # then the README's figures blocks (python benchmarks/readme_figures.py).
-#   bash benchmarks/run_all.sh            # about an hour on 2 cores
+#   bash benchmarks/run_all.sh            # several hours on 2 cores
 # The peers need their own venv once: python benchmarks/peers.py --setup --torch-wheel <wheel>
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +27,18 @@ for spec in "all obd" "men obd_men" "women obd_women"; do
 done
 python benchmarks/obd_click_models.py --json "$out/obd_click_models.json"
 python benchmarks/agents.py --json "$out/agents.json"
+for preset in long_term sparse realistic; do
+  python benchmarks/agents.py --json "$out/agents_$preset.json" -- env="$preset"
+done
+python benchmarks/planner_presets.py --shoppers 200 --json "$out/planner_presets.json"
+python benchmarks/ablation.py --preset long_term --shoppers 500 --agents myopic_oracle planner \
+  --json "$out/ablation.json"
+python benchmarks/preset_rates.py --json "$out/preset_rates.json"
+python benchmarks/tune_rule.py --json "$out/rule_tuning.json"
+for preset in taobao default; do
+  python -m experiments.fidelity kind=sessions env="$preset" replay=../shared/data/taobao \
+    out="$out/${preset}_fidelity.json"
+done
 python benchmarks/dqn_vs_sb3.py --steps 30000 --repeats 3 --json "$out/dqn_vs_sb3.json"
 python benchmarks/ope_validation.py --json "$out/ope_validation.json"
 python benchmarks/readme_figures.py
