@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from recenv.config import CatalogConfig
+from recenv.config import LOG_FLOAT32_MAX, CatalogConfig
+
+# float32 prices must stay finite and non-zero (the utility takes their log)
+_LOG_PRICE_RANGE = (math.log(float(np.finfo(np.float32).tiny)), LOG_FLOAT32_MAX)
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ def build_catalog(config: CatalogConfig, rng: np.random.Generator) -> Catalog:
         + config.price_log_std * rng.standard_normal(n_items)
     )
 
+    _check_log_prices(config, log_price, category_level)
+
     quality = config.quality_std * rng.standard_normal(n_items)
     is_clickbait = rng.random(n_items) < config.clickbait_fraction
     quality[is_clickbait] = config.clickbait_quality
@@ -105,6 +111,28 @@ def build_catalog(config: CatalogConfig, rng: np.random.Generator) -> Catalog:
         release_session=release_session,
         n_categories=n_categories,
         median_price=float(np.exp(config.price_log_mean)),
+    )
+
+
+def _check_log_prices(
+    config: CatalogConfig, log_price: NDArray[np.float64], category_level: NDArray[np.float64]
+) -> None:
+    """Reject price settings whose drawn prices overflow (or vanish in) float32, naming the
+    field that contributes most to the extreme log price."""
+    low, high = _LOG_PRICE_RANGE
+    if log_price.min() >= low and log_price.max() <= high:
+        return
+    level = float(np.abs(category_level).max())
+    contributions = {
+        "price_log_mean": abs(config.price_log_mean),
+        "category_price_std": level,
+        "price_log_std": float(np.abs(log_price - config.price_log_mean).max()) - level,
+    }
+    name = max(contributions, key=contributions.__getitem__)
+    raise ValueError(
+        f"CatalogConfig.{name} = {getattr(config, name)!r} gives non-finite prices: log prices "
+        f"span [{log_price.min():.4g}, {log_price.max():.4g}]; allowed: within "
+        f"[{low:.4g}, {high:.4g}] (float32 prices)"
     )
 
 

@@ -19,6 +19,8 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
+from recenv.memory import check_memory
+
 PRESET_DIR = Path(__file__).resolve().parent.parent / "conf" / "env"
 
 
@@ -40,6 +42,16 @@ class Bound(NamedTuple):
 POSITIVE_INT = Bound(1, None)
 NON_NEGATIVE = Bound(0, None)
 PROBABILITY = Bound(0, 1)
+# Largest |z| of the simulator's normal draws (Box-Muller of uniforms >= 2**-54), and the
+# largest log of a finite float32: log-normal traits beyond exp(LOG_FLOAT32_MAX) overflow.
+MAX_NORMAL_DRAW = math.sqrt(2 * 54 * math.log(2))
+LOG_FLOAT32_MAX = math.log(float(np.finfo(np.float32).max))
+
+
+def out_of_range(name: str, value: Any, allowed: str) -> ValueError:
+    """The one phrasing of a range error: ``name = value is out of range; allowed: ...``."""
+    value = value.item() if isinstance(value, np.generic) else value
+    return ValueError(f"{name} = {value!r} is out of range; allowed: {allowed}")
 
 
 class _Validated:
@@ -53,23 +65,28 @@ class _Validated:
         for spec in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, spec.name)
             expected = spec.type if isinstance(spec.type, str) else spec.type.__name__
-            if expected in ("int", "float"):
+            nested = _nested_schema(spec)
+            if nested is not None:
+                object.__setattr__(
+                    self, spec.name, _nested_config(section, spec.name, value, nested)
+                )
+            elif expected in ("int", "float"):
                 bound = self.bounds.get(spec.name)
                 _check_number(section, spec.name, value, expected, bound)
                 # numpy scalars are welcome; store plain Python numbers
                 object.__setattr__(
                     self, spec.name, float(value) if expected == "float" else int(value)
                 )
-            elif expected == "bool" and not isinstance(value, bool):
-                raise ValueError(f"{section}.{spec.name}: expected true/false, got {value!r}")
+            elif expected == "bool":
+                if not isinstance(value, (bool, np.bool_)):
+                    raise ValueError(f"{section}.{spec.name}: expected true/false, got {value!r}")
+                object.__setattr__(self, spec.name, bool(value))
             elif expected == "str" and not isinstance(value, str):
                 raise ValueError(f"{section}.{spec.name}: expected a string, got {value!r}")
         for name, bound in self.bounds.items():
             value = getattr(self, name)
             if not bound.contains(value):
-                raise ValueError(
-                    f"{section}.{name} = {value!r} is out of range; allowed: {bound.describe()}"
-                )
+                raise out_of_range(f"{section}.{name}", value, bound.describe())
         for name, allowed in self.choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(
@@ -85,9 +102,29 @@ def _check_number(
         raise ValueError(f"{section}.{name}: expected a number ({expected}), got {value!r}")
     if expected == "int" and not isinstance(value, numbers.Integral):
         raise ValueError(f"{section}.{name}: expected an integer, got {value!r}")
+    if expected == "float" and isinstance(value, numbers.Integral) and abs(value) > 2**1023:
+        raise out_of_range(f"{section}.{name}", value, "finite floats")
     if not math.isfinite(value):
         allowed = (bound or Bound()).describe()
         raise ValueError(f"{section}.{name} = {value!r} must be finite; allowed: {allowed}")
+
+
+def _check_log_normal(what: str, mean_field: str, log_mean: float, log_std: float) -> None:
+    """Reject log-normal traits whose largest draw ``exp(log_mean + z_max * log_std)``
+    overflows float32, naming the field that pushes it there."""
+    largest = log_mean + MAX_NORMAL_DRAW * log_std
+    if largest <= LOG_FLOAT32_MAX:
+        return
+    std_field = mean_field.replace("_mean", "_std")
+    name = mean_field if abs(log_mean) >= MAX_NORMAL_DRAW * log_std else std_field
+    value = {mean_field: log_mean, std_field: log_std}[name]
+    if name == "price_sensitivity_mean":  # given as the mean itself, not its log
+        value = math.exp(log_mean)
+    raise ValueError(
+        f"ShopperConfig.{name} = {value!r} gives non-finite {what}: their log reaches "
+        f"{largest:.4g} > {LOG_FLOAT32_MAX:.4g} (float32); allowed: "
+        f"log mean + {MAX_NORMAL_DRAW:.3g} * {std_field} <= {LOG_FLOAT32_MAX:.4g}"
+    )
 
 
 @dataclass(frozen=True)
@@ -135,14 +172,14 @@ class CatalogConfig(_Validated):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.n_categories > self.n_items:
-            raise ValueError(
-                f"CatalogConfig.n_categories = {self.n_categories} is out of range; "
-                f"allowed: [1, n_items={self.n_items}]"
+            raise out_of_range(
+                "CatalogConfig.n_categories", self.n_categories, f"[1, n_items={self.n_items}]"
             )
         if self.n_new_items >= self.n_items:
-            raise ValueError(
-                f"CatalogConfig.n_new_items = {self.n_new_items} is out of range; "
-                f"allowed: [0, n_items - 1 = {self.n_items - 1}]"
+            raise out_of_range(
+                "CatalogConfig.n_new_items",
+                self.n_new_items,
+                f"[0, n_items - 1 = {self.n_items - 1}]",
             )
 
 
@@ -199,6 +236,15 @@ class ShopperConfig(_Validated):
         "return_gap_hours": Bound(1e-3, None),
         "return_gap_log_std": NON_NEGATIVE,
     }
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # mean * exp(std * z): the exp alone must stay finite, even when the mean is small
+        sensitivity = math.log(max(self.price_sensitivity_mean, 1.0))
+        _check_log_normal("budgets", "budget_log_mean", self.budget_log_mean, self.budget_log_std)
+        _check_log_normal(
+            "price sensitivities", "price_sensitivity_mean", sensitivity, self.price_sensitivity_std
+        )
 
 
 @dataclass(frozen=True)
@@ -332,27 +378,33 @@ class EnvConfig(_Validated):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.slate_size > self.catalog.n_items:
-            raise ValueError(
-                f"EnvConfig.slate_size = {self.slate_size} is out of range; "
-                f"allowed: [1, catalog.n_items={self.catalog.n_items}]"
+            raise out_of_range(
+                "EnvConfig.slate_size",
+                self.slate_size,
+                f"[1, catalog.n_items={self.catalog.n_items}]",
             )
         if self.shoppers.initial_history > self.history_length:
-            raise ValueError(
-                f"ShopperConfig.initial_history = {self.shoppers.initial_history} is out of "
-                f"range; allowed: [0, history_length={self.history_length}]"
+            raise out_of_range(
+                "ShopperConfig.initial_history",
+                self.shoppers.initial_history,
+                f"[0, history_length={self.history_length}]",
             )
+        check_memory(self)  # one shopper; vector envs check again with num_envs
 
 
 def config_from_dict(data: Mapping[str, Any], schema: type = EnvConfig, path: str = "") -> Any:
     """Build a config dataclass from nested mappings, rejecting unknown fields by name."""
-    if dataclasses.is_dataclass(data):
+    if isinstance(data, schema):
         return data
     if hasattr(data, "_metadata"):  # an OmegaConf DictConfig
         from omegaconf import OmegaConf
 
         data = OmegaConf.to_container(data, resolve=True)  # type: ignore[assignment]
     if not isinstance(data, Mapping):
-        raise ValueError(f"{path or schema.__name__}: expected a mapping, got {data!r}")
+        raise ValueError(
+            f"{path.rstrip('.') or schema.__name__}: expected a mapping of "
+            f"{schema.__name__} fields, got {data!r}"
+        )
     fields = {spec.name: spec for spec in dataclasses.fields(schema)}
     values: dict[str, Any] = {}
     for key, value in data.items():
@@ -370,6 +422,17 @@ def config_from_dict(data: Mapping[str, Any], schema: type = EnvConfig, path: st
     return schema(**values)
 
 
+def _nested_config(section: str, name: str, value: Any, schema: type) -> Any:
+    """A nested section given as its dataclass or as a mapping of its fields."""
+    if isinstance(value, schema):
+        return value
+    if isinstance(value, Mapping) or hasattr(value, "_metadata"):
+        return config_from_dict(value, schema, f"{name}.")
+    raise ValueError(
+        f"{section}.{name}: expected a {schema.__name__} or a mapping of its fields, got {value!r}"
+    )
+
+
 def _nested_schema(spec: dataclasses.Field) -> type | None:
     default = spec.default_factory if spec.default_factory is not dataclasses.MISSING else None
     return default if isinstance(default, type) and dataclasses.is_dataclass(default) else None
@@ -384,10 +447,10 @@ def load_preset(name: str) -> dict[str, Any]:
     """Read a preset's overrides (its yaml minus Hydra's ``defaults`` list)."""
     import yaml
 
-    path = PRESET_DIR / f"{name}.yaml"
-    if not path.is_file():
-        raise ValueError(f"unknown env preset {name!r}; choose one of {available_presets()}")
-    return yaml.safe_load(path.read_text()) or {}
+    presets = available_presets()
+    if name not in presets:  # a name, never a path: presets cannot leave conf/env
+        raise ValueError(f"unknown env preset {name!r}; choose one of {presets}")
+    return yaml.safe_load((PRESET_DIR / f"{name}.yaml").read_text()) or {}
 
 
 def make_config(preset: str | None = "default", **overrides: Any) -> EnvConfig:

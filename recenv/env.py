@@ -8,11 +8,12 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.error import ResetNeeded
 from numpy.typing import NDArray
 
 from recenv import spaces as recenv_spaces
 from recenv import streams
-from recenv.config import EnvConfig, config_from_dict, deep_update, make_config
+from recenv.config import EnvConfig, config_from_dict, deep_update, make_config, out_of_range
 from recenv.core import Simulator, StepOutcome
 from recenv.state import EVENT_NAMES, SESSION_FEATURES
 
@@ -71,7 +72,9 @@ class ShoppingEnv(gym.Env):
 
     **Episode end.** *Terminated* when patience reaches 0 or the budget cannot pay for
     any item (with an empty cart); *truncated* after ``max_steps`` steps (the horizon
-    lives in the config only: the env is not registered with a ``TimeLimit``).
+    lives in the config only: the env is not registered with a ``TimeLimit``). ``step``
+    before the first ``reset``, or after an episode ended, raises
+    ``gymnasium.error.ResetNeeded`` (the vector env resets ended slots itself).
 
     **Arguments.** ``config`` (``EnvConfig`` or mapping), ``preset`` (a name from
     ``conf/env``, default ``"default"``), ``render_mode`` (``"ansi"``), and nested
@@ -84,12 +87,14 @@ class ShoppingEnv(gym.Env):
     ``reset(options={"session_index": k})`` jumps to session ``k``. ``split``
     (``"train"``, ``"validation"`` or ``"evaluation"``) picks a population split: for any
     seeds, the shoppers of two splits, or of two seeds, never coincide (``recenv.streams``).
+    Seeds are integers >= 0 of any size (``2**64`` is its own run, not seed 0); unknown
+    options raise ``ValueError``, by the rule both envs share (``check_reset``).
 
     **Info.** ``click``, ``clicked_item`` (-1 if none), ``cart``, ``purchase``,
     ``revenue``, ``items_bought``, ``session_index``; ``hidden`` (taste, patience, budget,
     price sensitivity, fatigue, segment, cart quality) only if ``expose_hidden_state``.
 
-    **Version history.** v0: first release.
+    **Version history.** v0: first release; ``step`` out of order raises ``ResetNeeded``.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 4}
@@ -116,6 +121,7 @@ class ShoppingEnv(gym.Env):
         self._seeded = False
         self._slot = 0
         self._last_outcome: StepOutcome | None = None
+        self._needs_reset = True  # before the first reset and after an episode ends
 
     @property
     def item_features(self) -> dict[str, NDArray]:
@@ -125,15 +131,14 @@ class ShoppingEnv(gym.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        if seed is not None:
-            streams.check_seed(seed)
+        seed, options = check_reset(seed, options, ("session_index", "slot"))
+        slot = _slot(options["slot"]) if "slot" in options else None
+        if slot is not None and seed is None and self._seeded:
+            raise ValueError("options['slot'] needs a seed: reset(seed=s, options={'slot': i})")
         super().reset(seed=seed)
-        options = dict(options or {})
         state = self.simulator.state
-        if "slot" in options:
-            self._slot = _slot(options.pop("slot"))
-            if seed is None and self._seeded:
-                raise ValueError("options['slot'] needs a seed: reset(seed=s, options={'slot': i})")
+        if slot is not None:
+            self._slot = slot
         if seed is not None or not self._seeded:
             stream_seed = seed if seed is not None else int(self.np_random.integers(2**63))
             self.simulator.seed(stream_seed, self.split, self._slot)
@@ -141,24 +146,30 @@ class ShoppingEnv(gym.Env):
         else:
             state.session[:] += np.uint64(1)
         if "session_index" in options:
-            state.session[:] = _session_index(options.pop("session_index"))
-        if options:
-            raise ValueError(
-                f"unknown reset options {sorted(options)}; allowed: session_index, slot"
-            )
+            state.session[:] = options["session_index"]
         self.simulator.start_sessions(_FIRST_ROW)
         self._last_outcome = None
+        self._needs_reset = False
         return self._observation(), self._info(None)
 
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        if self._needs_reset:
+            raise ResetNeeded(
+                "ShoppingEnv.step() called before reset()"
+                if self._last_outcome is None
+                else "ShoppingEnv.step() called after the episode ended (terminated or "
+                "truncated); call reset() to start the next session"
+            )
         slates = recenv_spaces.validate_slates(action, 1, self.config, batched=False)
         outcome = self.simulator.step(slates)
         self._last_outcome = outcome
+        terminated, truncated = bool(outcome.terminated[0]), bool(outcome.truncated[0])
+        self._needs_reset = terminated or truncated
         return (
             self._observation(),
             float(outcome.reward[0]),
-            bool(outcome.terminated[0]),
-            bool(outcome.truncated[0]),
+            terminated,
+            truncated,
             self._info(outcome),
         )
 
@@ -200,15 +211,42 @@ class ShoppingEnv(gym.Env):
         return info
 
 
+def check_reset(
+    seed: Any, options: Mapping[str, Any] | None, allowed: tuple[str, ...]
+) -> tuple[int | None, dict[str, Any]]:
+    """The one rule for ``reset`` arguments of both envs, checked before any state changes.
+
+    ``seed``: None or an integer >= 0 (any size: every seed is its own run); ``options``:
+    None or a mapping of the ``allowed`` names; a ``session_index`` is checked here too.
+    Returns the seed as an int and the options as a dict.
+    """
+    checked_seed = None if seed is None else streams.check_seed(seed)
+    if options is not None and not isinstance(options, Mapping):
+        raise ValueError(f"reset options must be a dict, got {options!r}")
+    checked = dict(options or {})
+    unknown = sorted(map(str, set(checked) - set(allowed)))
+    if unknown:
+        raise ValueError(f"unknown reset options {unknown}; allowed: {', '.join(allowed)}")
+    if "session_index" in checked:
+        checked["session_index"] = _session_index(checked["session_index"])
+    return checked_seed, checked
+
+
+def _non_negative_int(value: Any) -> bool:
+    return (
+        not isinstance(value, (bool, np.bool_))
+        and isinstance(value, (int, np.integer))
+        and (value >= 0)
+    )
+
+
 def _slot(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"options['slot'] = {value!r} is out of range; allowed: integers >= 0")
+    if not _non_negative_int(value):
+        raise out_of_range("options['slot']", value, "integers >= 0")
     return int(value)
 
 
 def _session_index(value: Any) -> np.uint64:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(
-            f"options['session_index'] = {value!r} is out of range; allowed: integers >= 0"
-        )
+    if not _non_negative_int(value) or value >= 2**64:
+        raise out_of_range("options['session_index']", value, f"integers in [0, {2**64 - 1}]")
     return np.uint64(value)

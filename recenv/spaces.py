@@ -42,17 +42,28 @@ class SlateSpace(spaces.MultiDiscrete):
         if mask is not None or probability is not None:
             return super().sample(mask=mask, probability=probability)
         n_items = int(self.nvec.flat[0])
-        slates = self.np_random.integers(0, n_items, size=self.nvec.shape).reshape(
-            -1, self.nvec.shape[-1]
-        )
-        while True:  # redraw slates with a repeat; rare when slate_size << n_items
-            ordered = np.sort(slates, axis=1)
-            repeated = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
-            if not repeated.any():
-                return slates.reshape(self.nvec.shape).astype(self.dtype)
-            slates[repeated] = self.np_random.integers(
-                0, n_items, size=(int(repeated.sum()), slates.shape[1])
-            )
+        n_slates, slate_size = int(np.prod(self.nvec.shape[:-1])), self.nvec.shape[-1]
+        slates = distinct_slates(self.np_random, n_items, n_slates, slate_size)
+        return slates.reshape(self.nvec.shape).astype(self.dtype)
+
+
+def distinct_slates(
+    rng: np.random.Generator, n_items: int, n_slates: int, slate_size: int
+) -> NDArray[np.int64]:
+    """``(n_slates, slate_size)`` uniformly random ordered slates of distinct items.
+
+    Floyd's algorithm draws each slate's item set in ``slate_size`` draws (for ``j`` in
+    ``n_items - K .. n_items - 1``: take ``t ~ U{0..j}``, or ``j`` if ``t`` is taken), and
+    a random permutation orders it: O(K) draws, never a redraw, whatever K.
+    """
+    slates = np.empty((n_slates, slate_size), dtype=np.int64)
+    rows = np.arange(n_slates)
+    for position, top in enumerate(range(n_items - slate_size, n_items)):
+        pick = rng.integers(0, top + 1, size=n_slates)
+        taken = (slates[:, :position] == pick[:, None]).any(axis=1)
+        slates[rows, position] = np.where(taken, top, pick)
+    order = np.argsort(rng.random((n_slates, slate_size)), axis=1)
+    return np.take_along_axis(slates, order, axis=1)
 
 
 def action_space(config: EnvConfig) -> spaces.Discrete | SlateSpace:
@@ -82,9 +93,8 @@ def validate_slates(
     n_items, slate_size = config.catalog.n_items, config.slate_size
     if not batched and slate_size == 1 and isinstance(actions, (int, np.integer)):
         if isinstance(actions, bool) or not 0 <= actions < n_items:
-            raise ValueError(
-                f"action {actions!r} is out of range; allowed: item ids [0, {n_items})"
-            )
+            shown = actions if isinstance(actions, bool) else int(actions)
+            raise ValueError(f"action {shown!r} is out of range; allowed: item ids [0, {n_items})")
         return np.array([[actions]], dtype=np.int64)
     array = np.asarray(actions)
     expected = ((n_shoppers,) if batched else ()) + ((slate_size,) if slate_size > 1 else ())
@@ -96,10 +106,12 @@ def validate_slates(
         )
     if array.dtype.kind not in "iu":
         raise ValueError(f"action must hold integer item ids, got dtype {array.dtype}")
-    slates = array.astype(np.int64, copy=False).reshape(n_shoppers, slate_size)
-    if slates.min() < 0 or slates.max() >= n_items:
-        bad = slates[(slates < 0) | (slates >= n_items)][0]
+    # range-check before casting: a uint64 id beyond int64 must be reported as itself
+    outside = (array < 0) | (array >= n_items)
+    if outside.any():
+        bad = array[outside].flat[0].item()
         raise ValueError(f"action contains item id {bad}; allowed: item ids [0, {n_items})")
+    slates = array.astype(np.int64, copy=False).reshape(n_shoppers, slate_size)
     if slate_size > 1:
         ordered = np.sort(slates, axis=1)
         repeated = ordered[:, 1:] == ordered[:, :-1]

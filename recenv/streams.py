@@ -22,6 +22,8 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+from recenv.config import out_of_range
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX_2 = np.uint64(0x94D049BB133111EB)
@@ -86,8 +88,8 @@ def check_split(split: str) -> str:
 
 def check_seed(seed: object) -> int:
     """A reset seed as an int, or a ValueError naming the allowed range."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed = {seed!r} is out of range; allowed: integers >= 0")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise out_of_range("seed", seed, "integers >= 0")
     return int(seed)
 
 

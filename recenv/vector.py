@@ -13,9 +13,10 @@ from numpy.typing import NDArray
 
 from recenv import spaces as recenv_spaces
 from recenv import streams
-from recenv.config import EnvConfig
+from recenv.config import EnvConfig, out_of_range
 from recenv.core import Simulator, StepOutcome
-from recenv.env import _session_index, resolve_config
+from recenv.env import check_reset, resolve_config
+from recenv.memory import check_memory
 
 
 class ShoppingVectorEnv(VectorEnv):
@@ -62,8 +63,11 @@ class ShoppingVectorEnv(VectorEnv):
         **overrides: Any,
     ) -> None:
         self.split = streams.check_split(split)
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-            raise ValueError(f"num_envs = {num_envs!r} is out of range; allowed: integers >= 1")
+        if isinstance(num_envs, (bool, np.bool_)) or not isinstance(num_envs, (int, np.integer)):
+            raise ValueError(f"num_envs: expected an integer, got {num_envs!r}")
+        if num_envs < 1:
+            raise out_of_range("num_envs", num_envs, "integers >= 1")
+        num_envs = int(num_envs)
         self.autoreset_mode = _autoreset_mode(autoreset_mode)
         if self.autoreset_mode == AutoresetMode.DISABLED:
             raise ValueError("autoreset_mode DISABLED is not supported; use NEXT_STEP or SAME_STEP")
@@ -72,6 +76,7 @@ class ShoppingVectorEnv(VectorEnv):
             raise ValueError(f"render_mode = {render_mode!r} is not supported; allowed: ['ansi']")
         self.render_mode = render_mode
         self.config = resolve_config(config, preset, overrides)
+        check_memory(self.config, num_envs, "num_envs")
         self.num_envs = num_envs
         self.simulator = Simulator(self.config, n_shoppers=num_envs)
         self.single_observation_space = recenv_spaces.observation_space(self.config)
@@ -89,14 +94,13 @@ class ShoppingVectorEnv(VectorEnv):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, NDArray], dict[str, Any]]:
-        options = dict(options or {})
-        if seed is not None:
-            streams.check_seed(seed)
-            self._np_random, self._np_random_seed = seeding.np_random(seed)
-        state = self.simulator.state
+        seed, options = check_reset(seed, options, ("reset_mask", "session_index"))
         rows = np.arange(self.num_envs)
         if "reset_mask" in options:
-            rows = np.flatnonzero(_reset_mask(options.pop("reset_mask"), self.num_envs))
+            rows = np.flatnonzero(_reset_mask(options["reset_mask"], self.num_envs))
+        if seed is not None:
+            self._np_random, self._np_random_seed = seeding.np_random(seed)
+        state = self.simulator.state
         if seed is not None or not self._seeded:
             stream_seed = seed if seed is not None else int(self.np_random.integers(2**63))
             self.simulator.seed(stream_seed, self.split)
@@ -104,11 +108,7 @@ class ShoppingVectorEnv(VectorEnv):
         else:
             state.session[rows] += np.uint64(1)
         if "session_index" in options:
-            state.session[rows] = _session_index(options.pop("session_index"))
-        if options:
-            raise ValueError(
-                f"unknown reset options {sorted(options)}; allowed: reset_mask, session_index"
-            )
+            state.session[rows] = options["session_index"]
         self.simulator.start_sessions(rows)
         self._needs_reset[rows] = False
         return self.simulator.observe(), self._info(None)

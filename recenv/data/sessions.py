@@ -25,7 +25,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recenv.data.logs import LoadReport, LogValidationError, read_table
+from recenv.data.logs import (
+    CUT_RULE,
+    LATEST_SECONDS,
+    WHOLE_ROW,
+    LoadReport,
+    LogValidationError,
+    Rule,
+    apply_rules,
+    check_on_error,
+    cut_rows,
+    not_integer,
+    read_table,
+    unix_seconds,
+)
 
 EVENTS = ("view", "cart", "fav", "buy")
 EVENT_TYPE = pd.CategoricalDtype(EVENTS)
@@ -51,7 +64,7 @@ EVENT_ALIASES: dict[str, str | None] = {
     "transaction": "buy",
 }
 
-LATEST_SECONDS = 4_102_444_800  # 2100-01-01: anything later is a unit mistake
+MAX_ID = 2**63 - 1  # ids are stored as int64
 Window = tuple[int, int]  # [start, end) in Unix seconds
 
 
@@ -136,10 +149,7 @@ def load_taobao(
     counted.
     """
     path = _single_csv(Path(path))
-    try:
-        raw = read_table(path, header=None, dtype=str, keep_default_na=False)
-    except pd.errors.ParserError as error:
-        raise LogValidationError(f"{path}: not a 5-column Taobao log ({error})") from error
+    raw = read_table(path, header=None, dtype=str, keep_default_na=False)
     if raw.shape[1] != len(TAOBAO_COLUMNS):
         raise LogValidationError(
             f"{path}: not a 5-column Taobao log (line 1 has {raw.shape[1]} fields)"
@@ -148,7 +158,15 @@ def load_taobao(
     labels = {name: f"{name!r} (field {i + 1})" for i, name in enumerate(TAOBAO_COLUMNS)}
     labels["event"] = labels.pop("behavior")
     events, report = validate_events(
-        raw, str(path), TAOBAO_BEHAVIORS, on_error, window, labels, first_line=1, dates=False
+        raw,
+        str(path),
+        TAOBAO_BEHAVIORS,
+        on_error,
+        window,
+        labels,
+        first_line=1,
+        dates=False,
+        cut=cut_rows(path, len(raw)),
     )
     return SessionLog.from_events(events, path.stem, gap_minutes, report)
 
@@ -201,7 +219,7 @@ def load_session_events(
     }
     first_line = 2 if path.suffix in (".csv", ".gz", ".txt") else None  # after the header
     validated, report = validate_events(
-        raw, str(path), names, on_error, window, labels, first_line, dates=True
+        raw, str(path), names, on_error, window, labels, first_line, True, cut_rows(path, len(raw))
     )
     return SessionLog.from_events(validated, path.stem, gap_minutes, report)
 
@@ -215,52 +233,43 @@ def validate_events(
     labels: Mapping[str, str] | None = None,
     first_line: int | None = None,
     dates: bool = False,
+    cut: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, LoadReport]:
     """Check ids, event names and timestamps of every row; raise on the first bad one or
     drop and count (``skip``). Returns the clean table (``user .. timestamp``) and report.
 
     ``first_line`` is the file line of row 0 (for the message); ``dates`` also accepts
-    date strings as timestamps.
+    date strings as timestamps; ``cut`` marks rows a truncated file cut short.
     """
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error = {on_error!r}; choose 'raise' or 'skip'")
+    check_on_error(on_error)
     labels = {name: repr(name) for name in SESSION_COLUMNS} | dict(labels or {})
     ids = {name: pd.to_numeric(raw[name], errors="coerce") for name in ("user", "item", "category")}
-    timestamp = _unix_seconds(raw["timestamp"], dates)
+    timestamp = unix_seconds(raw["timestamp"], dates)
+    if dates:
+        timestamp = np.floor(timestamp)
     event_key = raw["event"].astype(str).str.strip().str.lower()
     known = event_key.isin(list(event_names))
     event = event_key.map(event_names)
     allowed = ", ".join(sorted(name for name, value in event_names.items() if value))
-    rules = [
+    rules: list[Rule] = [
+        *([(WHOLE_ROW, cut, CUT_RULE)] if cut is not None else []),
         *[
-            (name, _not_integer(values), f"is not an integer {name} id")
+            rule
             for name, values in ids.items()
+            for rule in (
+                (name, not_integer(values), f"is not an integer {name} id"),
+                (name, values.abs() > MAX_ID, f"is not a 64-bit {name} id (|id| > 2**63 - 1)"),
+            )
         ],
         ("event", ~known, f"is not a known event (allowed: {allowed})"),
         (
             "timestamp",
-            _not_integer(timestamp) | (timestamp < 0),
+            not_integer(timestamp) | (timestamp < 0),
             "is not a Unix timestamp (integer seconds >= 0" + (", or a date)" if dates else ")"),
         ),
         ("timestamp", timestamp >= LATEST_SECONDS, "is after 2100: milliseconds, not seconds?"),
     ]
-    report = LoadReport(rows_read=len(raw))
-    bad = np.zeros(len(raw), dtype=bool)
-    for column, broken, rule in rules:
-        broken = broken.to_numpy() & ~bad
-        count = int(broken.sum())
-        if not count:
-            continue
-        if on_error == "raise":
-            row = int(broken.nonzero()[0][0])
-            line = "" if first_line is None else f" (line {row + first_line})"
-            raise LogValidationError(
-                f"{source}: row {row}{line}, column {labels[column]} = "
-                f"{_cell(raw[column].iloc[row])!r} {rule} ({count} row(s) in all; pass "
-                "on_error='skip' to drop and count them)"
-            )
-        report.skipped[f"{column}: {rule}"] = count
-        bad |= broken
+    bad, report = apply_rules(raw, rules, on_error, source, labels, first_line)
     _drop_and_count(
         report,
         bad,
@@ -290,27 +299,6 @@ def _drop_and_count(report: LoadReport, bad: np.ndarray, drop: np.ndarray, reaso
     if count:
         report.skipped[reason] = count
         bad |= drop
-
-
-def _not_integer(values: pd.Series) -> pd.Series:
-    return values.isna() | (values % 1 != 0)
-
-
-def _unix_seconds(values: pd.Series, dates: bool) -> pd.Series:
-    """Timestamps as float seconds (NaN where unreadable); dates parsed as UTC if allowed."""
-    if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = pd.to_datetime(values, utc=True)
-        return np.floor((parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds())
-    seconds = pd.to_numeric(values, errors="coerce").astype(float)
-    text = seconds.isna() & values.notna()
-    if dates and text.any():
-        parsed = pd.to_datetime(values[text], errors="coerce", utc=True, format="mixed")
-        seconds[text] = np.floor((parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds())
-    return seconds
-
-
-def _cell(value: object) -> object:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _single_csv(path: Path) -> Path:
