@@ -11,7 +11,9 @@ from the fit: items, categories, one segment per user profile, slate positions; 
 dynamics a log of single impressions cannot identify switched off, listed in its header),
 after which ``env=<name>`` works everywhere (``experiments.train``, ``make_config``).
 ``out=DIR`` writes both into DIR instead (the preset then names its JSON by path), for
-trying a calibration without touching the shipped scenarios.
+trying a calibration without touching the shipped scenarios. Existing files (a shipped
+preset, an earlier calibration) are kept unless ``overwrite=true``; a name is one plain word
+(``experiments.preset_files``), so nothing is written outside those folders.
 
 ``kind=`` names what the log holds and so what can be fitted: ``impressions`` (the
 default: one row per shown item with its click, as the Open Bandit Dataset) fits the click
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import yaml
 
+from experiments.preset_files import check_scenario_name, parse_flag, refuse_existing
 from recenv.calibration import CALIBRATION_DIR, ClickModel, encode_log, fit_click_model
 from recenv.data import LoggedImpressions, load_event_log, load_obd
 from recenv.random_effects import profile_interval
@@ -122,19 +125,29 @@ def preset_header(model: ClickModel, calibration: Path) -> str:
     return "".join(f"# {line}\n" for line in wrapped)
 
 
+def scenario_paths(name: str, out_dir: str | Path | None = None) -> tuple[Path, Path]:
+    """Where the calibration JSON and the env preset of ``name`` go.
+
+    By default where ``env=<name>`` finds them (``recenv/calibrations``, ``conf/env``);
+    with ``out_dir`` both go there.
+    """
+    check_scenario_name(name)
+    if out_dir is None:
+        return CALIBRATION_DIR / f"{name}.json", PRESET_DIR / f"{name}.yaml"
+    folder = Path(out_dir).resolve()
+    return folder / f"{name}.json", folder / f"{name}.yaml"
+
+
 def write_scenario(
-    model: ClickModel, name: str, out_dir: str | Path | None = None
+    model: ClickModel, name: str, out_dir: str | Path | None = None, overwrite: bool = False
 ) -> tuple[Path, Path]:
     """Write the calibration JSON and the env preset; return their paths.
 
-    By default they go where ``env=<name>`` finds them (``recenv/calibrations``,
-    ``conf/env``); with ``out_dir`` both go there and the preset names its JSON by path.
+    With ``out_dir`` the preset names its JSON by path. Existing files are kept (ValueError)
+    unless ``overwrite``.
     """
-    if out_dir is None:
-        calibration_dir, preset_dir = CALIBRATION_DIR, PRESET_DIR
-    else:
-        calibration_dir = preset_dir = Path(out_dir).resolve()
-    calibration, preset = calibration_dir / f"{name}.json", preset_dir / f"{name}.yaml"
+    calibration, preset = scenario_paths(name, out_dir)
+    refuse_existing(name, (calibration, preset), overwrite)
     reference = name if out_dir is None else str(calibration)
     model.save(calibration)
     body = yaml.safe_dump(preset_for(model, reference), sort_keys=False)
@@ -143,18 +156,27 @@ def write_scenario(
 
 
 def calibrate_impressions(
-    data: str | Path, name: str | None, log_format: str, out_dir: str | Path | None
+    data: str | Path,
+    name: str | None,
+    log_format: str,
+    out_dir: str | Path | None,
+    overwrite: bool = False,
 ) -> tuple[ClickModel, Path, Path]:
-    """Fit the click model (with the item spread's profile interval); write its scenario."""
+    """Fit the click model (with the item spread's profile interval); write its scenario.
+
+    The name and its targets are checked before the fit, which takes the longest.
+    """
     log = load_log(str(data), log_format)
+    name = name or log.name
+    refuse_existing(name, scenario_paths(name, out_dir), overwrite)
     model = fit_click_model(log)
     interval = profile_interval(encode_log(log).cells(), factor=0)
     model = dataclasses.replace(model, item_spread_ci=interval)
-    calibration, preset = write_scenario(model, name or log.name, out_dir)
+    calibration, preset = write_scenario(model, name, out_dir, overwrite)
     return model, calibration, preset
 
 
-# kind -> fit and write: (data, name, format, out) -> (fitted model, its JSON, its preset)
+# kind -> fit and write: (data, name, format, out, overwrite) -> (model, its JSON, its preset)
 KINDS: dict[str, Callable[..., tuple[ClickModel, Path, Path]]] = {
     "impressions": calibrate_impressions,
 }
@@ -166,11 +188,14 @@ def calibrate(
     log_format: str = "obd",
     out_dir: str | Path | None = None,
     kind: str = "impressions",
+    overwrite: bool = False,
 ) -> tuple[ClickModel, Path, Path]:
     """Fit the model of ``kind`` on the log at ``data`` and write its scenario."""
     if kind not in KINDS:
         raise ValueError(f"kind = {kind!r} is not allowed; choose one of {sorted(KINDS)}")
-    return KINDS[kind](data, name, log_format, out_dir)
+    if name is not None:
+        check_scenario_name(name)
+    return KINDS[kind](data, name, log_format, out_dir, overwrite)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -180,11 +205,11 @@ def main(argv: list[str] | None = None) -> None:
 
         calibrate_sessions([f"{key}={value}" for key, value in arguments.items()])
         return
-    unknown = set(arguments) - {"data", "name", "format", "out", "kind"}
+    unknown = set(arguments) - {"data", "name", "format", "out", "kind", "overwrite"}
     if unknown or "data" not in arguments:
         raise SystemExit(
             "usage: python -m experiments.calibrate data=PATH name=NAME [format=obd|events] "
-            f"[out=DIR] [kind={'|'.join([*KINDS, 'sessions'])}]"
+            f"[out=DIR] [kind={'|'.join([*KINDS, 'sessions'])}] [overwrite=false]"
         )
     model, calibration, preset = calibrate(
         arguments["data"],
@@ -192,6 +217,7 @@ def main(argv: list[str] | None = None) -> None:
         arguments.get("format", "obd"),
         arguments.get("out"),
         arguments.get("kind", "impressions"),
+        parse_flag(arguments, "overwrite"),
     )
     spreads = dict(zip(model.factors, [round(s, 3) for s in model.spreads], strict=True))
     print(f"fitted on {model.n_rows} rows ({model.n_clicks} clicks); spreads {spreads}")

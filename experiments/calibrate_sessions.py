@@ -12,7 +12,8 @@ by simulated method of moments under the shop-page policy) and writes the preset
 parameters the log cannot identify, plus ``recenv/calibrations/<name>_sessions.json`` (or in
 ``out``) with the targets, the
 simulated moments, the fit's trace summary and the return model with 95% CIs.
-A shipped preset is never overwritten unless ``overwrite=true``.
+An existing preset or report (shipped or earlier) is never overwritten unless
+``overwrite=true``, and a name is one plain word (``experiments.preset_files``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import yaml
 
 from experiments import session_calibration as fitting
+from experiments.preset_files import check_scenario_name, parse_flag, refuse_existing
 from recenv import returns
 from recenv.calibration import CALIBRATION_DIR
 from recenv.config import PRESET_DIR, available_presets, make_config
@@ -35,7 +37,6 @@ CATALOG = {"n_items": 20_000, "n_categories": 500}  # a shop far larger than one
 PAGE = 10  # items per shop page (slate_size)
 MAX_VISITS = 60  # enough for the busiest shoppers of a 9-day window
 ALLOWED = {"kind", "data", "name", "holdout", "seed", "shoppers", "evaluations", "out", "overwrite"}
-SHIPPED = {"default", "small", "large", "cold_start", "long_tail", "search", "long_term", "sparse"}
 
 
 def base_world(model: returns.ReturnModel) -> dict[str, Any]:
@@ -68,19 +69,11 @@ def calibrate_sessions(
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Fit, write the preset and the report; returns the report."""
+    check_scenario_name(name)
     preset_dir = Path(out) if out else PRESET_DIR
+    report_dir = Path(out) if out else CALIBRATION_DIR
     target_preset = preset_dir / f"{name}.yaml"
-    if (
-        (name in SHIPPED or target_preset.exists())
-        and not overwrite
-        and preset_dir.resolve() == PRESET_DIR.resolve()
-    ):
-        raise ValueError(
-            f"name = {name!r}: {target_preset} exists (a shipped or earlier preset); choose "
-            "another name, write elsewhere with out=DIR, or pass overwrite=true"
-        )
-    if "/" in name or "\\" in name or name.startswith("."):
-        raise ValueError(f"name = {name!r} is not allowed; use a plain file name")
+    refuse_existing(name, (target_preset, report_dir / f"{name}_sessions.json"), overwrite)
     log = load_taobao(data, window=TAOBAO_WINDOW)
     held_out, training = log.split_by_user(holdout, seed)
     model = returns.fit_return_model(training, TAOBAO_WINDOW[1])
@@ -92,7 +85,6 @@ def calibrate_sessions(
     fit = fitting.fit_browsing(target, base, shoppers, days, seed, evaluations)
     values = fit["values"]
     preset_dir.mkdir(parents=True, exist_ok=True)
-    report_dir = Path(out) if out else CALIBRATION_DIR
     report = {
         "data": str(data),
         "name": name,
@@ -169,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         int(arguments.get("shoppers", 300)),
         int(arguments.get("evaluations", 150)),
         Path(arguments["out"]) if "out" in arguments else None,
-        arguments.get("overwrite", "false").lower() == "true",
+        parse_flag(arguments, "overwrite"),
     )
     fit = report["browsing"]
     for moment in fitting.MOMENTS:

@@ -9,7 +9,8 @@ widget, instead of a shop page of many), and sets the click level (``choice.
 no_click_utility``) so that a uniform-random recommendation is clicked as often as on the
 Open Bandit Dataset's uniform-random log (clicks / impressions): a bisection on the
 simulated random-policy CTR of 2,000 evaluation shoppers. Writes ``conf/env/<name>.yaml``
-with a header saying where each part comes from; never overwrites an existing preset.
+with a header saying where each part comes from; never overwrites an existing preset unless
+``overwrite=true``, and a name is one plain word (``experiments.preset_files``).
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ import yaml
 
 from agents.evaluation import evaluate
 from agents.random import RandomAgent
+from experiments.preset_files import check_scenario_name, parse_flag, refuse_existing
 from recenv.config import PRESET_DIR, load_preset, make_config
 from recenv.data import load_obd
 
-ALLOWED = {"base", "obd", "name", "shoppers"}
+ALLOWED = {"base", "obd", "name", "shoppers", "overwrite"}
 
 
 def random_ctr(overrides: dict[str, Any], shoppers: int) -> float:
@@ -47,12 +49,12 @@ def solve_click_level(overrides: dict[str, Any], target: float, shoppers: int) -
     return (low + high) / 2
 
 
-def realistic(base: str, obd: str | Path, name: str, shoppers: int = 2000) -> Path:
-    target_path = PRESET_DIR / f"{name}.yaml"
-    if target_path.exists():
-        raise ValueError(f"name = {name!r}: {target_path} exists; choose another name")
-    if "/" in name or "\\" in name or name.startswith("."):
-        raise ValueError(f"name = {name!r} is not allowed; use a plain file name")
+def realistic(
+    base: str, obd: str | Path, name: str, shoppers: int = 2000, overwrite: bool = False
+) -> Path:
+    """Write ``conf/env/<name>.yaml``: ``base`` with one item per step at the OBD click rate."""
+    target_path = PRESET_DIR / f"{check_scenario_name(name)}.yaml"
+    refuse_existing(name, (target_path,), overwrite)
     log = load_obd(obd)
     target = float(np.mean(log.frame["click"].to_numpy(dtype=float)))
     overrides = load_preset(base)
@@ -80,13 +82,14 @@ def main(argv: list[str] | None = None) -> Path:
     if set(arguments) - ALLOWED or not {"base", "obd"} <= set(arguments):
         raise SystemExit(
             "usage: python -m experiments.realistic base=PRESET obd=OBD_CAMPAIGN_FOLDER "
-            "[name=realistic shoppers=2000]"
+            "[name=realistic shoppers=2000 overwrite=false]"
         )
     path = realistic(
         arguments["base"],
         arguments["obd"],
         arguments.get("name", "realistic"),
         int(arguments.get("shoppers", 2000)),
+        parse_flag(arguments, "overwrite"),
     )
     print(f"wrote {path}")
     return path

@@ -1,44 +1,72 @@
-"""Structured configs (Hydra's ConfigStore) for the experiment groups.
+"""Structured configs (Hydra's ConfigStore) for the experiment groups, and their validation.
 
 The env schema is ``recenv.config.EnvConfig`` itself, so a misspelt env field fails at
-composition, before any run starts. ``register()`` is idempotent; the entry points call it.
+composition, before any run starts. The train and eval groups and the run-level knobs are
+range-checked the same way (``check_experiment``: field, value, allowed range) before
+anything trains, allocates or touches a run folder. ``register()`` is idempotent; the entry
+points call it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
+import secrets
 import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
 
-from recenv.config import EnvConfig
+from recenv.config import NON_NEGATIVE, POSITIVE_INT, Bound, EnvConfig, _Validated, config_from_dict
+
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 @dataclass
-class TrainConfig:
-    """How long and how wide an agent trains; how often it is evaluated and checkpointed."""
+class TrainConfig(_Validated):
+    """How long and how wide an agent trains; how often it is evaluated and checkpointed.
+
+    ``break_lock``, ``overwrite`` and ``accept_changes`` are one-shot permissions for the
+    run folder (see ``experiments.run_folder``); they are never recorded with the run.
+    """
 
     total_steps: int = 100_000  # shopper-steps of training (agent presets set their own)
     n_envs: int = 64  # shoppers simulated side by side while training
-    eval_interval: int = 50_000  # shopper-steps between evaluations on the eval shoppers
-    checkpoint_interval: int = 50_000  # shopper-steps between atomic checkpoints
+    eval_interval: int = 50_000  # shopper-steps between evaluations (0: only the final one)
+    checkpoint_interval: int = 50_000  # shopper-steps between atomic checkpoints (0: never)
     save_replay_buffer: bool = False  # include the replay buffer in checkpoints
     progress: bool = True  # show a progress bar with the live return
+    break_lock: bool = False  # take over a run folder whose lock holder is gone
+    overwrite: bool = False  # move the folder's previous run aside and start at step 0
+    accept_changes: bool = False  # resume although env/agent/seed differ (recorded)
+
+    bounds: ClassVar[dict[str, Bound]] = {
+        "total_steps": NON_NEGATIVE,
+        "n_envs": Bound(1, 100_000),
+        "eval_interval": NON_NEGATIVE,
+        "checkpoint_interval": NON_NEGATIVE,
+    }
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(_Validated):
     """The paired evaluation: every agent meets the same ``n_shoppers`` shoppers of ``seed``."""
 
     n_shoppers: int = 1_000
     seed: int = 123_456  # keep apart from training and validation seeds
     interval_shoppers: int = 256  # shoppers for the cheaper evaluations during training
 
+    bounds: ClassVar[dict[str, Bound]] = {
+        "n_shoppers": POSITIVE_INT,
+        "seed": NON_NEGATIVE,
+        "interval_shoppers": POSITIVE_INT,
+    }
+
 
 @dataclass
-class ExperimentConfig:
+class ExperimentConfig(_Validated):
     """The root: groups plus the run-level knobs."""
 
     defaults: list[Any] = field(default_factory=list)
@@ -47,9 +75,53 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     seed: int = 0
-    device: str = "auto"  # "auto" picks CUDA when present
+    device: str = "auto"  # auto (CUDA when present), cpu, cuda or cuda:N
     resume: bool = False  # continue from the run folder's checkpoint
     run_name: str = ""  # free label shown in reports; the folder name is the overrides
+
+    bounds: ClassVar[dict[str, Bound]] = {"seed": NON_NEGATIVE}
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not DEVICE.fullmatch(self.device):
+            raise ValueError(
+                f"ExperimentConfig.device = {self.device!r} is not allowed; "
+                "choose one of auto, cpu, cuda, cuda:N"
+            )
+        if self.resume and self.train.overwrite:
+            raise ValueError(
+                "resume = true and train.overwrite = true contradict: resume continues the "
+                "folder's run, overwrite moves it aside; pass one of them"
+            )
+
+
+def check_experiment(cfg: DictConfig) -> ExperimentConfig:
+    """Range-check the run-level knobs and the train and eval groups; check the device exists.
+
+    The env is checked where it is built (``EnvConfig``), the agent's hyperparameters by the
+    agent; both are left out here.
+    """
+    values = OmegaConf.to_container(cfg, resolve=True)
+    checked = config_from_dict(
+        {key: value for key, value in values.items() if key not in ("env", "agent")},
+        ExperimentConfig,
+    )
+    _check_device_present(checked.device)
+    return checked
+
+
+def _check_device_present(device: str) -> None:
+    if not device.startswith("cuda"):
+        return
+    import torch  # only a CUDA request pays for importing torch here
+
+    available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = int(device.partition(":")[2] or 0)
+    if index >= available:
+        raise ValueError(
+            f"ExperimentConfig.device = {device!r}: {available} CUDA device(s) visible; "
+            "choose auto or cpu, or a cuda:N below that count"
+        )
 
 
 def _writable(schema: type) -> type:
@@ -70,9 +142,15 @@ def _writable(schema: type) -> type:
 
 
 def register() -> None:
-    """Put the schemas in Hydra's ConfigStore (safe to call more than once)."""
+    """Put the schemas in Hydra's ConfigStore and the ``run_id`` resolver (safe to repeat).
+
+    ``${run_id:}`` is six random hex digits, drawn once per config, so two identical
+    commands started in the same second still get two run folders.
+    """
     store = ConfigStore.instance()
     store.store(name="base_config", node=ExperimentConfig)
     store.store(group="env", name="base_env", node=_writable(EnvConfig))
     store.store(group="train", name="base_train", node=TrainConfig)
     store.store(group="eval", name="base_eval", node=EvalConfig)
+    if not OmegaConf.has_resolver("run_id"):
+        OmegaConf.register_new_resolver("run_id", lambda: secrets.token_hex(3), use_cache=True)

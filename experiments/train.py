@@ -9,14 +9,18 @@ The run folder (Hydra's, named by the overrides) receives TensorBoard event file
 ``results.json`` (final metrics with 95% CIs, the resolved config, the package version),
 ``eval_sessions.npz`` (per-shopper outcomes, for paired comparisons across runs),
 ``checkpoints/`` (atomic, every ``train.checkpoint_interval`` steps) and ``final_agent/``.
-``resume=true hydra.run.dir=<that folder>`` continues a killed run from its checkpoint.
+``resume=true hydra.run.dir=<that folder>`` continues a killed run from its checkpoint with
+the overrides it was started with; ``experiments.run_folder`` says who may write a folder
+(its lock, ``train.break_lock``, ``train.overwrite``, ``train.accept_changes``).
 """
 
 from __future__ import annotations
 
 import json
 import signal
+import sys
 import time
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -30,9 +34,20 @@ from tqdm.auto import tqdm
 
 from agents.base import shopper_steps_consumed, write_json_atomically
 from agents.evaluation import EvaluationResult, evaluate
-from experiments.checkpoints import latest_checkpoint, save_checkpoint
+from experiments.checkpoints import latest_checkpoint, read_trainer_state, save_checkpoint
 from experiments.factory import build_agent, env_config_from, training_env
-from experiments.schema import register
+from experiments.run_folder import (
+    RunFolderError,
+    RunLock,
+    check_launch,
+    check_resumed_settings,
+    move_aside,
+    record_launch,
+    settings_of,
+    with_recorded_overrides,
+    writing,
+)
+from experiments.schema import ExperimentConfig, check_experiment, register
 from experiments.tracking import TensorBoardLogger
 from recenv import metrics
 from recenv.config import EnvConfig
@@ -111,7 +126,9 @@ class TrainingMonitor:
         used = self.state["shopper_steps"]
         used["training"] = self.steps_before["training"] + consumed["training"]
         used["selection"] = consumed["selection"]
-        self.state["train_seconds"] = self.seconds_before + time.perf_counter() - self.started
+        seconds = time.perf_counter() - self.started
+        self.state["train_seconds"] = self.seconds_before + seconds
+        self.state["launches"][-1].update(to_step=self.state["steps"], train_seconds=seconds)
 
     def checkpoint(self, agent: Any) -> None:
         self.logger.flush()  # the event files hold everything up to the checkpoint
@@ -136,32 +153,64 @@ def restore_agent(cfg: DictConfig, folder: Path, env_config: EnvConfig, env: Any
 
 
 def run_training(cfg: DictConfig, run_dir: Path, agent_name: str | None = None) -> dict[str, Any]:
-    """Train, evaluate and write the run folder; returns the content of ``results.json``."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    """Train, evaluate and write the run folder; returns the content of ``results.json``.
+
+    Every setting is checked first; then the folder is locked, and a previous run in it is
+    resumed (``resume=true``), moved aside (``train.overwrite=true``) or refused.
+    """
+    checked = check_experiment(cfg)
     env_config = env_config_from(cfg)
+    with RunLock(run_dir, checked.train.break_lock):
+        found = check_launch(run_dir, checked.resume, checked.train.overwrite)
+        return _train_in_folder(cfg, checked, env_config, run_dir, found, agent_name)
+
+
+def _train_in_folder(
+    cfg: DictConfig,
+    checked: ExperimentConfig,
+    env_config: EnvConfig,
+    run_dir: Path,
+    found: list[str],
+    agent_name: str | None,
+) -> dict[str, Any]:
     env = training_env(cfg, env_config)
     checkpoint_root = run_dir / "checkpoints"
-    folder = latest_checkpoint(checkpoint_root) if cfg.resume else None
+    folder = resume_point(run_dir, found) if checked.resume else None
+    settings = settings_of(cfg)
     if folder is not None:
+        trainer_state = {**new_trainer_state(settings), **read_trainer_state(folder)}
+        changes = check_resumed_settings(
+            trainer_state["settings"], settings, checked.train.accept_changes
+        )
         agent = restore_agent(cfg, folder, env_config, env)
-        trainer_state = {**new_trainer_state(), **json.loads((folder / "trainer.json").read_text())}
+        if changes:
+            trainer_state["changes"].append({"steps": trainer_state["steps"], "changed": changes})
+            trainer_state["settings"] = settings
     else:
         agent = build_agent(cfg, env_config)
-        trainer_state = new_trainer_state()
+        trainer_state = new_trainer_state(settings)
+        if found and checked.train.overwrite:
+            print(f"moved the previous run of {run_dir} to {move_aside(run_dir)}", file=sys.stderr)
+    trainer_state["launches"].append({"from_step": trainer_state["steps"]})
+    record_launch(run_dir, cfg)
     # Everything logged at the checkpoint's step was written before the checkpoint: keep it.
-    logger = TensorBoardLogger(run_dir, purge_step=trainer_state["steps"] + 1 if folder else None)
+    with writing(run_dir, "the TensorBoard event file"):
+        logger = TensorBoardLogger(
+            run_dir, purge_step=trainer_state["steps"] + 1 if folder else None
+        )
     monitor = TrainingMonitor(cfg, env_config, logger, checkpoint_root, trainer_state, env)
     try:
         remaining = int(cfg.train.total_steps) - trainer_state["steps"]
         if remaining > 0:
             agent.learn(env, remaining, logger, monitor)
-        monitor.update_budget(agent)
         trainer_state["steps"] = max(
             trainer_state["steps"], int(getattr(agent, "steps_done", cfg.train.total_steps))
         )
+        monitor.update_budget(agent)
         monitor.close()
         result = monitor.evaluate(agent, int(cfg.eval.n_shoppers))
-        agent.save(run_dir / "final_agent")
+        with writing(run_dir / "final_agent", "the final agent"):
+            agent.save(run_dir / "final_agent")
         results = _results(cfg, agent_name, trainer_state, result)
         results["agent_role"] = str(getattr(agent, "role", "learner"))
         write_run_outputs(run_dir, results, result, logger, _hyperparameters(cfg, results))
@@ -171,13 +220,37 @@ def run_training(cfg: DictConfig, run_dir: Path, agent_name: str | None = None) 
     return results
 
 
-def new_trainer_state() -> dict[str, Any]:
-    """The trainer's counters at step 0 (checkpointed in ``trainer.json``)."""
+def resume_point(run_dir: Path, found: list[str]) -> Path | None:
+    """The checkpoint a ``resume=true`` launch continues from; None for an empty folder."""
+    folder = latest_checkpoint(run_dir / "checkpoints")
+    if folder is None and found:
+        raise RunFolderError(
+            f"resume=true, but run folder {run_dir} holds a run ({', '.join(found)}) and no "
+            "complete checkpoint to resume from; pass train.overwrite=true instead to move it "
+            "aside and start again at step 0"
+        )
+    if folder is None:
+        warnings.warn(
+            f"resume=true, but {run_dir} holds no earlier run: starting at step 0", stacklevel=2
+        )
+    return folder
+
+
+def new_trainer_state(settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The trainer's counters at step 0 (checkpointed in ``trainer.json``).
+
+    ``settings`` are the env, agent and seed the run trains with (a resume must keep them);
+    ``launches`` lists each launch's steps and seconds, which add up to the totals;
+    ``changes`` the settings changes accepted on resume (``train.accept_changes``).
+    """
     return {
         "steps": 0,
         "evaluations": [],
         "train_seconds": 0.0,
         "shopper_steps": {"training": 0, "selection": 0, "monitoring": 0},
+        "settings": settings or {},
+        "launches": [],
+        "changes": [],
     }
 
 
@@ -195,10 +268,12 @@ def write_run_outputs(
     hyperparameters: dict[str, Any],
 ) -> None:
     """``eval_sessions.npz``, ``results.json`` and the hparams row: the final evaluation."""
-    np.savez_compressed(
-        run_dir / "eval_sessions.npz", **{key: result.sessions[key] for key in SESSION_KEYS}
-    )
-    write_json_atomically(run_dir / "results.json", results)
+    with writing(run_dir / "eval_sessions.npz", "the evaluation sessions"):
+        np.savez_compressed(
+            run_dir / "eval_sessions.npz", **{key: result.sessions[key] for key in SESSION_KEYS}
+        )
+    with writing(run_dir / "results.json", "the results"):
+        write_json_atomically(run_dir / "results.json", results)
     logger.hparams(hyperparameters, _final_metrics(results))
 
 
@@ -221,6 +296,8 @@ def _results(
             "train_seconds": round(float(state["train_seconds"]), 2),
         },
         "evaluations": state["evaluations"],
+        "launches": state["launches"],
+        "accepted_changes": state["changes"],
         "eval_shoppers": int(cfg.eval.n_shoppers),
         "eval_seed": int(cfg.eval.seed),
         "n_items": int(result.n_items),
@@ -264,14 +341,23 @@ register()
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> float:
+def train(cfg: DictConfig) -> float:
     """Hydra entry point; returns the final mean return (the objective of sweepers)."""
     signal.signal(signal.SIGTERM, _terminate_gracefully)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    results = run_training(cfg, run_dir, _choice("agent") or None)
+    try:
+        results = run_training(cfg, run_dir, _choice("agent") or None)
+    except RunFolderError as error:  # a refused launch: the message says what to pass
+        raise SystemExit(f"error: {error}") from error
     summary = {name: round(value["mean"], 4) for name, value in results["metrics"].items()}
     print(json.dumps({"run_dir": str(run_dir), "agent": results["agent"], **summary}))
     return float(results["metrics"]["return"]["mean"])
+
+
+def main() -> None:
+    """The command line: a resume runs with the overrides recorded in its folder."""
+    sys.argv[1:] = with_recorded_overrides(sys.argv[1:])
+    train()
 
 
 if __name__ == "__main__":
