@@ -393,7 +393,8 @@ class EnvConfig(_Validated):
 
 
 def config_from_dict(data: Mapping[str, Any], schema: type = EnvConfig, path: str = "") -> Any:
-    """Build a config dataclass from nested mappings, rejecting unknown fields by name."""
+    """Build a config dataclass from nested mappings, rejecting unknown fields by name
+    (``path`` prefixes them: ``catalog.`` for a section of ``EnvConfig``)."""
     if isinstance(data, schema):
         return data
     if hasattr(data, "_metadata"):  # an OmegaConf DictConfig
@@ -401,10 +402,7 @@ def config_from_dict(data: Mapping[str, Any], schema: type = EnvConfig, path: st
 
         data = OmegaConf.to_container(data, resolve=True)  # type: ignore[assignment]
     if not isinstance(data, Mapping):
-        raise ValueError(
-            f"{path.rstrip('.') or schema.__name__}: expected a mapping of "
-            f"{schema.__name__} fields, got {data!r}"
-        )
+        raise ValueError(f"{schema.__name__}: expected a mapping of its fields, got {data!r}")
     fields = {spec.name: spec for spec in dataclasses.fields(schema)}
     values: dict[str, Any] = {}
     for key, value in data.items():
@@ -415,10 +413,7 @@ def config_from_dict(data: Mapping[str, Any], schema: type = EnvConfig, path: st
                 f"unknown config field '{path}{key}'; valid fields of {schema.__name__}: "
                 f"{', '.join(sorted(fields))}"
             )
-        nested = _nested_schema(fields[key])
-        values[key] = (
-            config_from_dict(value, nested, f"{path}{key}.") if nested is not None else value
-        )
+        values[key] = value  # nested sections are built (and checked) by the schema itself
     return schema(**values)
 
 

@@ -133,4 +133,4 @@ def check_memory(config: Any, n_shoppers: int = 1, count_name: str = "num_envs")
 
 
 def _gib(n_bytes: int) -> str:
-    return f"{n_bytes / 2**30:.3g} GiB"
+    return f"{n_bytes / 2**30:.1f} GiB"

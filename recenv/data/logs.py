@@ -208,7 +208,7 @@ def apply_rules(
             row = int(broken.nonzero()[0][0])
             line = "" if first_line is None else f" (line {row + first_line})"
             label = (labels or {}).get(column, repr(column))
-            value = "" if column == WHOLE_ROW else f" = {_cell(frame[column].iloc[row])!r}"
+            value = "" if column == WHOLE_ROW else f" = {cell_value(frame[column].iloc[row])!r}"
             raise LogValidationError(
                 f"{source}: row {row}{line}, column {label}{value} {rule} ({count} row(s) in "
                 "all; pass on_error='skip' to drop and count them)"
@@ -371,5 +371,6 @@ def _observed_count(frame: pd.DataFrame, column: str, base: int) -> int:
     return int(values.max()) + 1 if len(values) else 1
 
 
-def _cell(value: object) -> object:
+def cell_value(value: object) -> object:
+    """A cell as a plain Python value (for messages)."""
     return value.item() if isinstance(value, np.generic) else value

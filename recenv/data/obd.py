@@ -18,6 +18,7 @@ import pandas as pd
 from recenv.data.logs import (
     LoggedImpressions,
     LogValidationError,
+    cell_value,
     cut_rows,
     read_table,
     validate_impressions,
@@ -92,7 +93,7 @@ def _item_table(items: pd.DataFrame, path: Path) -> pd.DataFrame:
             row = int(broken.nonzero()[0][0])
             raise LogValidationError(
                 f"{path}: row {row} (line {row + 2}), column {column!r} = "
-                f"{items[column].iloc[row]!r} {rule}"
+                f"{cell_value(items[column].iloc[row])!r} {rule}"
             )
     ids = pd.to_numeric(items["item_id"], errors="coerce")
     if sorted(ids.tolist()) != list(range(len(items))):
