@@ -102,8 +102,10 @@ def _check_number(
         raise ValueError(f"{section}.{name}: expected a number ({expected}), got {value!r}")
     if expected == "int" and not isinstance(value, numbers.Integral):
         raise ValueError(f"{section}.{name}: expected an integer, got {value!r}")
-    if expected == "float" and isinstance(value, numbers.Integral) and abs(value) > 2**1023:
-        raise out_of_range(f"{section}.{name}", value, "finite floats")
+    if isinstance(value, numbers.Integral):  # finite, but maybe beyond any float
+        if expected == "float" and abs(value) > 2**1023:
+            raise out_of_range(f"{section}.{name}", value, "finite floats")
+        return
     if not math.isfinite(value):
         allowed = (bound or Bound()).describe()
         raise ValueError(f"{section}.{name} = {value!r} must be finite; allowed: {allowed}")
