@@ -37,7 +37,7 @@ def save_checkpoint(
     partial = root / f".partial_{folder.name}"
     shutil.rmtree(partial, ignore_errors=True)
     try:
-        with writing(partial, "the checkpoint"):
+        with writing(partial, f"checkpoint {folder.name}"):
             agent.save(partial / "agent")
             if replay_buffer and hasattr(agent, "save_replay_buffer"):
                 agent.save_replay_buffer(partial / "agent")
@@ -45,7 +45,7 @@ def save_checkpoint(
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)  # the previous checkpoint stays current
         raise
-    with writing(folder, "the checkpoint"):
+    with writing(folder, f"checkpoint {folder.name}"):
         if folder.exists():  # re-saving a step: the pointer may name it, so swap in two renames
             replaced = root / f".replaced_{folder.name}"
             shutil.rmtree(replaced, ignore_errors=True)
