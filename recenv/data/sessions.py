@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recenv.config import out_of_range
 from recenv.data.logs import (
     CUT_RULE,
     LATEST_SECONDS,
@@ -104,7 +105,7 @@ class SessionLog:
         not depend on row order.
         """
         if not 0.0 < share < 1.0:
-            raise ValueError(f"share = {share!r} is out of range; allowed: 0 < share < 1")
+            raise out_of_range("share", share, "0 < share < 1")
         users = np.sort(self.frame["user"].unique())
         order = np.random.default_rng(seed).permutation(len(users))
         first = users[order[: round(share * len(users))]]
@@ -124,7 +125,7 @@ def sessionize(frame: pd.DataFrame, gap_minutes: float = DEFAULT_GAP_MINUTES) ->
     ``gap_minutes`` between consecutive events of that user.
     """
     if not gap_minutes > 0:
-        raise ValueError(f"gap_minutes = {gap_minutes!r} is out of range; allowed: > 0")
+        raise out_of_range("gap_minutes", gap_minutes, "> 0")
     user = frame["user"].to_numpy()
     time = frame["timestamp"].to_numpy()
     ordered = frame.iloc[np.lexsort((time, user))].reset_index(drop=True)
