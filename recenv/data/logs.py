@@ -34,7 +34,7 @@ OPTIONAL_COLUMNS = ("propensity",)
 # Names of an ``event`` column (standing in for ``click``): each is a click or not.
 CLICK_EVENTS = {"click", "clicked", "1", "1.0", "true"}
 NO_CLICK_EVENTS = {"view", "viewed", "impression", "shown", "no_click", "0", "0.0", "false"}
-MAX_ITEMS = int(CatalogConfig.bounds["n_items"].high or 0)  # the largest simulated catalog
+MAX_ITEMS = int(CatalogConfig.bounds["n_items"].high)  # type: ignore[arg-type]  # largest catalog
 LATEST_SECONDS = 4_102_444_800  # 2100-01-01: a later Unix timestamp is a unit mistake
 WHOLE_ROW = "(all)"  # the column of rules about a whole row
 # A rule: (column, rows that break it, what is wrong, phrased after "column = value")
