@@ -416,7 +416,7 @@ EVENT_LOGS = [
     pytest.param(
         (HEADER + "\n" + ROWS[0] + "\n2,60,2,0,0,0.5,\xe9\n").encode("latin-1"),
         {},
-        ["line 3, field 7 is not UTF-8 text (byte 0xe9"],
+        ["line 3, field 7 (row 1, column 'user_feature_0') is not UTF-8 text (byte 0xe9"],
         None,
         id="not-utf8",
     ),
@@ -592,7 +592,7 @@ OBD_LOGS = [
     pytest.param(
         ("\n".join([OBD_HEADER, OBD_ROWS[0], OBD_ROWS[1] + "\xff"]) + "\n").encode("latin-1"),
         ITEMS,
-        ["men.csv: line 3, field 7 is not UTF-8 text (byte 0xff"],
+        ["men.csv: line 3, field 7 (row 1, column 'user_feature_0') is not UTF-8 text (byte 0xff"],
         None,
         id="not-utf8",
     ),

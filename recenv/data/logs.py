@@ -314,15 +314,17 @@ def _read_csv(path: Path, read_csv: dict[str, Any]) -> pd.DataFrame:
     try:
         return pd.read_csv(path, **read_csv)
     except UnicodeDecodeError:
-        raise LogValidationError(f"{path}: {_not_utf8(path)}") from None
+        header = read_csv.get("header", "infer") is not None
+        raise LogValidationError(f"{path}: {_not_utf8(path, header)}") from None
     except pd.errors.EmptyDataError:
         raise LogValidationError(f"{path}: no data (the file holds blank lines only)") from None
     except pd.errors.ParserError as error:
         raise LogValidationError(f"{path}: not a well-formed CSV file ({error})") from None
 
 
-def _not_utf8(path: Path) -> str:
-    """Where the first byte that is not UTF-8 sits: line and field."""
+def _not_utf8(path: Path, header: bool) -> str:
+    """Where the first byte that is not UTF-8 sits: line and field (with a ``header``, also
+    the row and the column's name)."""
     data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     try:
         data.decode("utf-8")
@@ -330,9 +332,13 @@ def _not_utf8(path: Path) -> str:
         line_start = data.rfind(b"\n", 0, error.start) + 1
         line = data.count(b"\n", 0, error.start) + 1
         field = data.count(b",", line_start, error.start) + 1
+        where = f"line {line}, field {field}"
+        names = data.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip().split(",")
+        if header and line > 1 and field <= len(names):
+            where += f" (row {line - 2}, column {names[field - 1]!r})"
         return (
-            f"line {line}, field {field} is not UTF-8 text (byte {data[error.start]:#04x} at "
-            f"offset {error.start}); save the file as UTF-8"
+            f"{where} is not UTF-8 text (byte {data[error.start]:#04x} at offset "
+            f"{error.start}); save the file as UTF-8"
         )
     return "not UTF-8 text"
 
