@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.base import write_json_atomically
-from experiments.run_folder import writing
+from experiments.run_folder import RunFolderError, writing
 
 POINTER = "latest.json"
 KIND = "checkpoint"
@@ -85,6 +85,22 @@ def latest_checkpoint(root: Path) -> Path | None:
         return None
     warnings.warn(f"{problem}; resuming from the newest complete one, {complete[-1]}", stacklevel=2)
     return complete[-1]
+
+
+def resume_point(run_dir: Path, found: list[str]) -> Path | None:
+    """The checkpoint a ``resume=true`` launch continues from; None for an empty folder."""
+    folder = latest_checkpoint(run_dir / "checkpoints")
+    if folder is None and found:
+        raise RunFolderError(
+            f"resume=true, but run folder {run_dir} holds a run ({', '.join(found)}) and no "
+            "complete checkpoint to resume from; pass train.overwrite=true instead to move it "
+            "aside and start again at step 0"
+        )
+    if folder is None:
+        warnings.warn(
+            f"resume=true, but {run_dir} holds no earlier run: starting at step 0", stacklevel=2
+        )
+    return folder
 
 
 def _pointer_problem(root: Path) -> str | None:

@@ -22,6 +22,9 @@ from omegaconf import DictConfig, OmegaConf
 from recenv.config import NON_NEGATIVE, POSITIVE_INT, Bound, EnvConfig, _Validated, config_from_dict
 
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+# Every generator a run seeds takes it: numpy's legacy global one (stable-baselines3 seeds it)
+# needs < 2**32; 1e9 is the round bound below.
+SEED = Bound(0, 1e9)
 
 
 @dataclass
@@ -60,7 +63,7 @@ class EvalConfig(_Validated):
 
     bounds: ClassVar[dict[str, Bound]] = {
         "n_shoppers": POSITIVE_INT,
-        "seed": NON_NEGATIVE,
+        "seed": SEED,
         "interval_shoppers": POSITIVE_INT,
     }
 
@@ -79,7 +82,7 @@ class ExperimentConfig(_Validated):
     resume: bool = False  # continue from the run folder's checkpoint
     run_name: str = ""  # free label shown in reports; the folder name is the overrides
 
-    bounds: ClassVar[dict[str, Bound]] = {"seed": NON_NEGATIVE}
+    bounds: ClassVar[dict[str, Bound]] = {"seed": SEED}
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -20,7 +20,6 @@ import json
 import signal
 import sys
 import time
-import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from tqdm.auto import tqdm
 
 from agents.base import shopper_steps_consumed, write_json_atomically
 from agents.evaluation import EvaluationResult, evaluate
-from experiments.checkpoints import latest_checkpoint, read_trainer_state, save_checkpoint
+from experiments.checkpoints import read_trainer_state, resume_point, save_checkpoint
 from experiments.factory import build_agent, env_config_from, training_env
 from experiments.run_folder import (
     RunFolderError,
@@ -218,22 +217,6 @@ def _train_in_folder(
         monitor.close()
         logger.close()
     return results
-
-
-def resume_point(run_dir: Path, found: list[str]) -> Path | None:
-    """The checkpoint a ``resume=true`` launch continues from; None for an empty folder."""
-    folder = latest_checkpoint(run_dir / "checkpoints")
-    if folder is None and found:
-        raise RunFolderError(
-            f"resume=true, but run folder {run_dir} holds a run ({', '.join(found)}) and no "
-            "complete checkpoint to resume from; pass train.overwrite=true instead to move it "
-            "aside and start again at step 0"
-        )
-    if folder is None:
-        warnings.warn(
-            f"resume=true, but {run_dir} holds no earlier run: starting at step 0", stacklevel=2
-        )
-    return folder
 
 
 def new_trainer_state(settings: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -117,8 +117,12 @@ BAD_SETTINGS = [
         "eval.interval_shoppers=0",
         r"EvalConfig.interval_shoppers = 0 is out of range; allowed: \[1, inf\]",
     ),
-    ("eval.seed=-3", r"EvalConfig.seed = -3 is out of range; allowed: \[0, inf\]"),
-    ("seed=-1", r"ExperimentConfig.seed = -1 is out of range; allowed: \[0, inf\]"),
+    ("eval.seed=-3", r"EvalConfig.seed = -3 is out of range; allowed: \[0, 1e\+09\]"),
+    ("seed=-1", r"ExperimentConfig.seed = -1 is out of range; allowed: \[0, 1e\+09\]"),
+    (
+        "seed=4294967296",
+        r"ExperimentConfig.seed = 4294967296 is out of range; allowed: \[0, 1e\+09\]",
+    ),
     (
         "device=tpu",
         r"ExperimentConfig.device = 'tpu' is not allowed; choose one of auto, cpu, cuda, cuda:N",
