@@ -27,6 +27,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from experiments.run_folder import REPLACED
 from recenv import metrics
 from recenv.stats import iqm_over_runs
 
@@ -65,13 +66,19 @@ class Run:
 
 
 def find_runs(roots: list[Path]) -> list[Run]:
-    """Every run folder under ``roots`` (searched recursively), sorted by agent and seed."""
+    """Every run folder under ``roots`` (searched recursively), sorted by agent and seed.
+
+    Runs moved aside by ``train.overwrite=true`` (``<folder>.replaced-<time>``) are skipped
+    below a root, so a sweep folder compares each run once.
+    """
     runs = []
     for root in roots:
         if not root.exists():
             raise FileNotFoundError(f"no such run folder: {root}")
         for path in sorted(root.rglob("results.json")):
             folder = path.parent
+            if any(REPLACED in part for part in folder.relative_to(root).parts):
+                continue
             sessions_file = folder / "eval_sessions.npz"
             if not sessions_file.is_file():
                 raise ValueError(f"run {folder} has results.json but no eval_sessions.npz")

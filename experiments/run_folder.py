@@ -32,6 +32,7 @@ RECORD = Path(".hydra") / "overrides.yaml"
 ONE_SHOT = ("resume", "train.break_lock", "train.overwrite", "train.accept_changes")
 COMPARED = ("env", "agent", "seed")  # what a resumed run must share with its checkpoint
 PREVIOUS_RUN = ("checkpoints", "results.json", "final_agent", "eval_sessions.npz")
+REPLACED = ".replaced-"  # in the name of a run moved aside: reports skip it
 
 
 class RunFolderError(RuntimeError):
@@ -150,11 +151,11 @@ def check_launch(run_dir: Path, resume: bool, overwrite: bool) -> list[str]:
 def move_aside(run_dir: Path) -> Path:
     """Move everything but the lock into a sibling ``<name>.replaced-<time>``; return it."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = run_dir.with_name(f"{run_dir.name}.replaced-{stamp}")
+    target = run_dir.with_name(f"{run_dir.name}{REPLACED}{stamp}")
     counter = 1
     while target.exists():
         counter += 1
-        target = run_dir.with_name(f"{run_dir.name}.replaced-{stamp}-{counter}")
+        target = run_dir.with_name(f"{run_dir.name}{REPLACED}{stamp}-{counter}")
     with writing(target, "the previous run, moved aside"):
         target.mkdir(parents=True)
         for entry in run_dir.iterdir():

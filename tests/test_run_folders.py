@@ -26,6 +26,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from experiments import calibrate, realistic
 from experiments.checkpoints import latest_checkpoint, save_checkpoint
 from experiments.factory import CONFIG_DIR, compose_config
+from experiments.report import find_runs
 from experiments.run_folder import LOCK, RunFolderError, RunLock, with_recorded_overrides
 from experiments.schema import register
 from experiments.train import new_trainer_state, run_training
@@ -192,6 +193,7 @@ def test_overwrite_moves_the_previous_run_aside_and_starts_at_step_0(tmp_path: P
     assert snapshot(aside) == moved_files  # everything kept, byte for byte, times too
     assert json.loads((aside / "results.json").read_text())["metrics"] == first["metrics"]
     assert second["launches"][0]["from_step"] == 0 and second["steps"] == 2000
+    assert [run.folder for run in find_runs([tmp_path])] == [run_dir]  # compared once
 
 
 def test_a_resume_with_changed_settings_is_refused_unless_accepted(tmp_path: Path) -> None:
