@@ -74,8 +74,12 @@ class RunLock:
             descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
             return False
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(self.owner, handle)
+        try:
+            with os.fdopen(descriptor, "w") as handle:
+                json.dump(self.owner, handle)
+        except BaseException:  # a full disk: leave no empty lock behind
+            self.path.unlink(missing_ok=True)
+            raise
         return True
 
     def _holder(self, attempts: int = 1) -> dict[str, Any] | None:

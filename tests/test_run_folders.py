@@ -358,17 +358,30 @@ def test_a_failed_checkpoint_write_keeps_the_previous_checkpoint(tmp_path: Path,
         assert latest_checkpoint(tmp_path) == tmp_path / "step_1000"
 
 
-def test_an_unwritable_folder_is_named_before_the_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def read_only(*args: Any, **kwargs: Any) -> int:
-        raise OSError(errno.EROFS, "Read-only file system")
+LOCK_FAILURES = {  # where a lock write fails -> the error it raises
+    "experiments.run_folder.os.open": OSError(errno.EROFS, "Read-only file system"),
+    "experiments.run_folder.json.dump": OSError(errno.ENOSPC, "No space left on device"),
+}
 
-    monkeypatch.setattr("experiments.run_folder.os.open", read_only)
+
+@pytest.mark.parametrize("target", sorted(LOCK_FAILURES))
+def test_an_unwritable_folder_is_named_before_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    error = LOCK_FAILURES[target]
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise error
+
+    cfg = compose_config(RANDOM)
+    monkeypatch.setattr(target, fail)
     with pytest.raises(
-        RunFolderError, match=r"could not write the run lock at .*run/run.lock: \[Errno 30\]"
+        RunFolderError,
+        match=rf"could not write the run lock at .*run/run.lock: \[Errno {error.errno}\]",
     ):
-        run_training(compose_config(RANDOM), tmp_path / "run", "random")
+        run_training(cfg, tmp_path / "run", "random")
+    monkeypatch.undo()
+    assert list((tmp_path / "run").iterdir()) == []  # no empty lock left behind
 
 
 def test_a_failed_results_write_names_the_file_and_releases_the_lock(
