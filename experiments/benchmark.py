@@ -23,6 +23,7 @@ from joblib import Parallel, delayed
 
 from experiments.factory import compose_config
 from experiments.report import write_report
+from experiments.run_folder import move_aside
 
 # agent preset -> overrides that size its budget for the benchmark. Offline agents refit on
 # their growing log at every evaluation, so every learning agent has a learning curve.
@@ -68,6 +69,19 @@ def run_one(agent: str, seed: int, env: str, out: Path, extra: list[str]) -> str
     )
 
 
+def claim_output_folder(out: Path, overwrite: bool) -> None:
+    """Refuse, before any run starts, an ``--out`` that holds an earlier benchmark; with
+    ``overwrite`` move it aside (``<out>.replaced-<time>``), never delete it."""
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise SystemExit(
+            f"{out} already holds a benchmark; pass --overwrite to move it aside "
+            "(nothing is deleted) or choose another --out"
+        )
+    print(f"moved the earlier benchmark aside to {move_aside(out)}", flush=True)
+
+
 def run(argv: list[str] | None = None) -> Path:
     """Run the benchmark and write the report; returns the path of ``report.md``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -76,11 +90,15 @@ def run(argv: list[str] | None = None) -> Path:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmark"))
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="move an earlier benchmark in --out aside"
+    )
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.agents) - set(BUDGETS) - _presets())
     if unknown:
         raise SystemExit(f"unknown agents {unknown}; presets: {sorted(_presets())}")
+    claim_output_folder(args.out, args.overwrite)
     start = time.perf_counter()
     jobs = [
         (agent, seed)

@@ -187,6 +187,23 @@ def test_the_benchmark_report_reads_the_runs_it_made(benchmark_folder: Path) -> 
     assert curves_of["dqn"] >= 3 and curves_of["popularity"] >= 3  # learning curves have points
 
 
+def test_a_second_benchmark_into_the_same_folder_is_refused_before_any_run(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "bench"
+    (out / "runs" / "agent=random,seed=0").mkdir(parents=True)
+    (out / "report.md").write_text("earlier report")
+    arguments = ["--env", "small", "--agents", "random", "--seeds", "0", "--out", str(out)]
+    with pytest.raises(SystemExit, match=f"{out} already holds a benchmark; pass --overwrite"):
+        benchmark(arguments)
+    assert (out / "report.md").read_text() == "earlier report"  # untouched
+    benchmark([*arguments, "--overwrite", "--", *TINY])
+    (aside,) = tmp_path.glob("bench.replaced-*")
+    assert (aside / "report.md").read_text() == "earlier report"  # moved, not deleted
+    assert (aside / "runs" / "agent=random,seed=0").is_dir()
+    assert "earlier report" not in (out / "report.md").read_text()
+
+
 def test_compare_rebuilds_the_report_from_finished_runs(benchmark_folder: Path, tmp_path: Path):
     runs = find_runs([benchmark_folder / "runs"])
     assert sorted({run.agent for run in runs}) == ["dqn", "myopic_oracle", "popularity", "random"]
