@@ -2,6 +2,8 @@
 
     python benchmarks/agents.py --json benchmarks/results/agents.json
     python benchmarks/agents.py --seeds 0 1 2 --agents random popularity dqn env=small
+    python benchmarks/agents.py --agents kmeans dqn --agent-override dqn agent.cart_shaping=1 \
+        --json benchmarks/results/agents_sparse_shaping.json env=sparse
 
 Each learning agent trains with the budget of its preset (``conf/agent/*.yaml``) on the
 training split of its own seed (seeds never share shoppers: ``recenv.streams``), and every
@@ -44,16 +46,33 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--agents", nargs="+", default=[*BASELINES, *LEARNERS])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest here)")
+    parser.add_argument(
+        "--agent-override",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("AGENT", "OVERRIDE"),
+        help="a Hydra override for one agent only (repeatable), e.g. dqn agent.cart_shaping=1",
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. env=small")
     args = parser.parse_args()
+    own: dict[str, list[str]] = {}
+    for agent, override in args.agent_override:
+        own.setdefault(agent, []).append(override)
     torch.set_num_threads(args.threads)
 
     names = list(dict.fromkeys([*BASELINES, *args.agents, *ORACLES]))
     results: dict[str, list[EvaluationResult]] = {}
-    report: dict = {"agents": {}, "seeds": args.seeds, "overrides": args.overrides}
+    report: dict = {
+        "agents": {},
+        "seeds": args.seeds,
+        "overrides": args.overrides,
+        "agent_overrides": own,
+    }
     for name in names:
         seeds = args.seeds[:1] if name in SEED_FREE else args.seeds
-        runs = [train_and_evaluate(name, seed, args.overrides) for seed in seeds]
+        overrides = [*args.overrides, *own.get(name, [])]
+        runs = [train_and_evaluate(name, seed, overrides) for seed in seeds]
         results[name] = [run["result"] for run in runs] * (len(args.seeds) // len(runs))
         estimate = pooled_estimate(results[name])
         first = runs[0]["result"].summary
