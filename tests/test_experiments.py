@@ -4,21 +4,18 @@ a joblib multirun, custom agents from config alone, config errors."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from processes import launch_training
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from experiments.factory import compose_config
 from experiments.train import run_training
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
-ROOT = Path(__file__).resolve().parent.parent
 QUICK = [
     "env=small",
     "train.n_envs=16",
@@ -36,19 +33,6 @@ def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
         tag: [(event.step, event.value) for event in accumulator.Scalars(tag)]
         for tag in accumulator.Tags()["scalars"]
     }
-
-
-def run_module(args: list[str], **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "experiments.train", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        **kwargs,
-    )
 
 
 def test_a_dqn_run_writes_results_tensorboard_and_checkpoints(tmp_path: Path) -> None:
@@ -135,7 +119,7 @@ def test_a_killed_run_resumes_to_the_same_step_count_with_its_history(tmp_path: 
         "agent.batch_size=64",
         f"hydra.run.dir={run_dir}",
     ]
-    process = run_module(args)
+    process = launch_training(args)
     pointer = run_dir / "checkpoints" / "latest.json"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
@@ -152,7 +136,7 @@ def test_a_killed_run_resumes_to_the_same_step_count_with_its_history(tmp_path: 
     assert [step for step, _ in before if step <= checkpoint_step]
 
     # a killed run cannot release its lock: taking the folder over is explicit
-    resumed = run_module([*args, "resume=true", "train.break_lock=true"])
+    resumed = launch_training([*args, "resume=true", "train.break_lock=true"])
     output, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, output
     results = json.loads((run_dir / "results.json").read_text())
@@ -168,7 +152,7 @@ def test_a_killed_run_resumes_to_the_same_step_count_with_its_history(tmp_path: 
 
 def test_a_joblib_multirun_writes_one_tensorboard_run_per_job(tmp_path: Path) -> None:
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
-    process = run_module(
+    process = launch_training(
         [
             "-m",
             *QUICK,

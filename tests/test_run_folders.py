@@ -21,6 +21,7 @@ import pytest
 import torch
 import yaml
 from omegaconf import OmegaConf
+from processes import launch_training
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from experiments import calibrate, realistic
@@ -55,21 +56,8 @@ DQN = [
 ]
 
 
-def launch(args: list[str]) -> subprocess.Popen:
-    """``python -m experiments.train ARGS`` from the repository root, output captured."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "experiments.train", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 def finish(args: list[str], timeout: float = 240) -> tuple[int, str]:
-    process = launch(args)
+    process = launch_training(args)
     output, _ = process.communicate(timeout=timeout)
     return process.returncode, output
 
@@ -446,7 +434,7 @@ def test_lock_holders_are_named_and_only_gone_ones_can_be_broken(tmp_path: Path)
 def test_a_second_process_on_a_running_folder_fails_naming_the_holder(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     args = [*DQN, "train.total_steps=400000", f"hydra.run.dir={run_dir}"]
-    first = launch(args)
+    first = launch_training(args)
     try:
         deadline = time.monotonic() + 120
         while not (run_dir / LOCK).is_file() and time.monotonic() < deadline:
@@ -468,7 +456,7 @@ def test_a_killed_run_restarted_without_resume_keeps_its_checkpoints(tmp_path: P
     run_dir = tmp_path / "run"
     base = [*DQN, "train.checkpoint_interval=800", f"hydra.run.dir={run_dir}"]
     args = [*base, "train.total_steps=400000"]
-    process = launch(args)
+    process = launch_training(args)
     pointer = run_dir / "checkpoints" / "latest.json"
     deadline = time.monotonic() + 120
     while not pointer.is_file() and time.monotonic() < deadline and process.poll() is None:
