@@ -2,7 +2,7 @@
 
     python benchmarks/agents.py --json benchmarks/results/agents.json
     python benchmarks/agents.py --seeds 0 1 2 --agents random popularity dqn env=small
-    python benchmarks/agents.py --agents kmeans dqn --agent-override dqn agent.cart_shaping=1 \
+    python benchmarks/agents.py --agents kmeans dqn --agent-override dqn +agent.cart_shaping=1 \
         --json benchmarks/results/agents_sparse_shaping.json env=sparse
 
 Each learning agent trains with the budget of its preset (``conf/agent/*.yaml``) on the
@@ -52,7 +52,7 @@ def main() -> None:
         action="append",
         default=[],
         metavar=("AGENT", "OVERRIDE"),
-        help="a Hydra override for one agent only (repeatable), e.g. dqn agent.cart_shaping=1",
+        help="a Hydra override for one agent only (repeatable), e.g. dqn +agent.cart_shaping=1",
     )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. env=small")
     args = parser.parse_args()
