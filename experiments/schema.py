@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from recenv.config import NON_NEGATIVE, POSITIVE_INT, Bound, EnvConfig, _Validated, config_from_dict
+from recenv.config import NON_NEGATIVE, POSITIVE_INT, Bound, EnvConfig, Validated, config_from_dict
 
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 # Every generator a run seeds takes it: numpy's legacy global one (stable-baselines3 seeds it)
@@ -28,7 +28,7 @@ SEED = Bound(0, 1e9)
 
 
 @dataclass
-class TrainConfig(_Validated):
+class TrainConfig(Validated):
     """How long and how wide an agent trains; how often it is evaluated and checkpointed.
 
     ``break_lock``, ``overwrite`` and ``accept_changes`` are one-shot permissions for the
@@ -54,7 +54,7 @@ class TrainConfig(_Validated):
 
 
 @dataclass
-class EvalConfig(_Validated):
+class EvalConfig(Validated):
     """The paired evaluation: every agent meets the same ``n_shoppers`` shoppers of ``seed``."""
 
     n_shoppers: int = 1_000
@@ -69,7 +69,7 @@ class EvalConfig(_Validated):
 
 
 @dataclass
-class ExperimentConfig(_Validated):
+class ExperimentConfig(Validated):
     """The root: groups plus the run-level knobs."""
 
     defaults: list[Any] = field(default_factory=list)

@@ -54,7 +54,7 @@ def out_of_range(name: str, value: Any, allowed: str) -> ValueError:
     return ValueError(f"{name} = {value!r} is out of range; allowed: {allowed}")
 
 
-class _Validated:
+class Validated:
     """Mixin: type-check and range-check every field listed in ``bounds``."""
 
     bounds: ClassVar[dict[str, Bound]] = {}
@@ -130,7 +130,7 @@ def _check_log_normal(what: str, mean_field: str, log_mean: float, log_std: floa
 
 
 @dataclass(frozen=True)
-class CatalogConfig(_Validated):
+class CatalogConfig(Validated):
     """The item model: categories, prices, latent embeddings, quality, popularity, arrivals.
 
     Item embeddings are unit vectors scattered around a per-category centroid; price is
@@ -186,7 +186,7 @@ class CatalogConfig(_Validated):
 
 
 @dataclass(frozen=True)
-class ShopperConfig(_Validated):
+class ShopperConfig(Validated):
     """The user model: taste segments, price sensitivity, budget, patience, history, intent.
 
     A shopper's taste is ``taste_scale * normalise(segment_centre + taste_noise * z)``;
@@ -250,7 +250,7 @@ class ShopperConfig(_Validated):
 
 
 @dataclass(frozen=True)
-class ChoiceConfig(_Validated):
+class ChoiceConfig(Validated):
     """The multinomial-logit choice among the slate and a no-click option.
 
     ``u = taste . embedding + appeal + quality_weight * quality
@@ -271,7 +271,7 @@ class ChoiceConfig(_Validated):
 
 
 @dataclass(frozen=True)
-class FunnelConfig(_Validated):
+class FunnelConfig(Validated):
     """Click -> add-to-cart -> checkout, and the reward weights on each event.
 
     ``P(cart | click) = sigmoid(cart_bias + cart_quality_weight * quality
@@ -296,7 +296,7 @@ class FunnelConfig(_Validated):
 
 
 @dataclass(frozen=True)
-class DynamicsConfig(_Validated):
+class DynamicsConfig(Validated):
     """What changes between steps: taste drift, category fatigue and patience.
 
     Taste drifts toward consumed items: ``taste += rate * (taste_scale * embedding - taste)``.
@@ -347,7 +347,7 @@ class DynamicsConfig(_Validated):
 
 
 @dataclass(frozen=True)
-class EnvConfig(_Validated):
+class EnvConfig(Validated):
     """Everything that defines a shopping scenario (the ``env`` Hydra group)."""
 
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
