@@ -56,8 +56,13 @@ def agents_table(name: str = "agents.json") -> str:
     agents = report["agents"]
     seeds = len(report["seeds"])
     overrides = " ".join(report["overrides"])
+    own = "".join(
+        f" --agent-override {agent} {override}"
+        for agent, items in report.get("agent_overrides", {}).items()
+        for override in items
+    )
     lines = [
-        f"`python benchmarks/agents.py --json benchmarks/results/{name}"
+        f"`python benchmarks/agents.py{own} --json benchmarks/results/{name}"
         f"{' -- ' + overrides if overrides else ''}` ({seeds} seeds):",
         "",
         "| agent | role | mean return [95% CI over seeds and shoppers] | normalised | per seed "
@@ -381,7 +386,8 @@ def planner_presets_table() -> str:
     """``python benchmarks/planner_presets.py --json benchmarks/results/planner_presets.json``."""
     report = _load("planner_presets.json")
     lines = [
-        "`python benchmarks/planner_presets.py --json benchmarks/results/planner_presets.json` "
+        f"`python benchmarks/planner_presets.py --shoppers {report['shoppers']} --json "
+        "benchmarks/results/planner_presets.json` "
         f"({report['shoppers']:,} evaluation shoppers per preset; paired 95% CIs):",
         "",
         "| preset | random | myopic | heuristic | planner | planner - myopic "
@@ -527,6 +533,49 @@ def obd_click_models_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def sensitivity_table() -> str:
+    """``python -m experiments.sensitivity ... --out benchmarks/results/sensitivity``."""
+    report = _load("sensitivity/sensitivity.json")
+    settings = report["settings"]
+    knobs = dict.fromkeys(cell["name"].split("=")[0] for cell in settings["cells"][1:])
+    command = " ".join(
+        [
+            "python -m experiments.sensitivity --seeds",
+            *map(str, settings["seeds"]),
+            "--agents",
+            *settings["agents"],
+            "--knobs",
+            *knobs,
+            f"--budget-scale {settings['budget_scale']}",
+            "--out benchmarks/results/sensitivity",
+            *(item for item in settings["overrides"] if item != "env=default"),
+        ]
+    )
+    lines = [
+        f"`{command}` ({len(settings['seeds'])} seeds, "
+        f"{settings['eval']['n_shoppers']:,} evaluation shoppers, training budgets x "
+        f"{settings['budget_scale']}; heat map: `benchmarks/results/sensitivity/sensitivity.png`"
+        f"{'' if report['complete'] else '; the grid is incomplete'}):",
+        "",
+        "| cell | DQN normalised | best baseline (normalised) | DQN - best baseline [95% CI] "
+        "| best oracle - myopic [95% CI] | DQN beats the best baseline | long-term gap |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for cell in report["cells"]:
+        agents, baseline = cell["agents"], cell["best_baseline"]
+        differences = cell["differences"]
+        dqn = agents.get("dqn")
+        lines.append(
+            f"| {cell['name']} | {dqn['normalised']:.2f} | {baseline} "
+            f"({agents[baseline]['normalised']:.2f}) | "
+            f"{_ci(differences['dqn - best_baseline'])} | "
+            f"{_ci(differences['best_oracle - myopic_oracle'])} | "
+            f"{'yes' if cell['dqn_beats_best_baseline'] else 'no'} | "
+            f"{'yes' if cell['long_term_gap'] else 'no'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "obd_click_models": obd_click_models_table,
     "preset_rates": preset_rates_table,
@@ -536,6 +585,8 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "agents": agents_table,
     "agents_long_term": functools.partial(agents_table, "agents_long_term.json"),
     "agents_sparse": functools.partial(agents_table, "agents_sparse.json"),
+    "agents_sparse_shaping": functools.partial(agents_table, "agents_sparse_shaping.json"),
+    "sensitivity": sensitivity_table,
     "ablation": ablation_table,
     "speed": speed_table,
     "peers": peers_table,

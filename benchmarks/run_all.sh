@@ -27,12 +27,18 @@ for spec in "all obd" "men obd_men" "women obd_women"; do
 done
 python benchmarks/obd_click_models.py --json "$out/obd_click_models.json"
 python benchmarks/agents.py --json "$out/agents.json"
-for preset in long_term sparse realistic; do
+for preset in long_term sparse; do
   python benchmarks/agents.py --json "$out/agents_$preset.json" -- env="$preset"
 done
+python benchmarks/agents.py --agents kmeans dqn --agent-override dqn +agent.cart_shaping=1 \
+  --json "$out/agents_sparse_shaping.json" -- env=sparse
 python benchmarks/planner_presets.py --shoppers 200 --json "$out/planner_presets.json"
 python benchmarks/ablation.py --preset long_term --shoppers 500 --agents myopic_oracle planner \
   --json "$out/ablation.json"
+python -m experiments.sensitivity --seeds 0 1 2 3 4 \
+  --agents random custom_example rule myopic_oracle long_term_oracle dqn \
+  --knobs clickbait boredom returning taste_spread satiation budget_carry --budget-scale 0.3 \
+  --out "$out/sensitivity" --overwrite eval.n_shoppers=300
 python benchmarks/preset_rates.py --json "$out/preset_rates.json"
 python benchmarks/tune_rule.py --json "$out/rule_tuning.json"
 for preset in taobao default; do
