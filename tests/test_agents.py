@@ -403,3 +403,15 @@ def test_dqn_trains_and_acts_on_cuda_when_present() -> None:
     agent.learn(recenv.ShoppingVectorEnv(16, config=config), 1000)
     observation, _ = recenv.ShoppingVectorEnv(4, config=config).reset(seed=0)
     assert agent.act(observation, deterministic=True).shape == (4,)
+
+
+def test_random_slates_are_the_first_columns_of_a_full_argsort_of_uniform_keys() -> None:
+    """The partial selection draws exactly what sorting every item's key would."""
+    config = recenv.make_config("small", slate_size=7)
+    agent, reference = RandomAgent(config, seed=11), np.random.default_rng(11)
+    observation = {"session": np.zeros((40, 9), dtype=np.float32)}
+    for _ in range(5):
+        slates = agent.act(observation)
+        keys = reference.random((40, config.catalog.n_items))
+        np.testing.assert_array_equal(slates, np.argsort(keys, axis=1)[:, :7])
+        assert all(len(set(row)) == 7 for row in slates.tolist())
