@@ -1,6 +1,6 @@
 """The default benchmark (the README's main job): every agent x 3 seeds, then a report.
 
-    python -m experiments.benchmark                       # default scenario, ~6 minutes on 2 cores
+    python -m experiments.benchmark                       # default scenario, ~7 minutes on 2 cores
     python -m experiments.benchmark --env small --seeds 0 --out outputs/quick
 
 Each (agent, seed) is one ``experiments.train`` run with a budget sized so the whole
