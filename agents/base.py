@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from recenv.config import EnvConfig
+from recenv.sim.config import EnvConfig
 
 Observation = Mapping[str, NDArray]
 # Called by ``learn`` with the agent after each collection step; returning False stops early

@@ -33,9 +33,9 @@ from agents.base import (
     unseen_mask,
 )
 from agents.logs import InteractionLog, learn_from_random_logs
-from recenv.config import EnvConfig, config_from_dict
-from recenv.core import build_world
-from recenv.env import resolve_config
+from recenv.sim.config import EnvConfig, config_from_dict
+from recenv.sim.env import resolve_config
+from recenv.sim.items import item_features
 
 KIND = "bought_and_fresh"
 
@@ -60,7 +60,7 @@ class BoughtAndFreshAgent:
         self.env_config = resolve_config(env_config, None, {})
         self.seed, self.fatigue_penalty = seed, float(fatigue_penalty)
         self.refit_interval, self.steps_done = int(refit_interval), 0
-        self.item_category = build_world(self.env_config).catalog.category
+        self.item_category = item_features(self.env_config)["category"]
         self.purchase_rate = np.zeros(self.env_config.catalog.n_items)
 
     def act(

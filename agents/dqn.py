@@ -60,10 +60,10 @@ from agents.networks import (
 )
 from agents.schedules import LinearSchedule
 from agents.selection import ModelSelection
-from recenv.config import EnvConfig, config_from_dict
-from recenv.core import build_world
-from recenv.env import resolve_config
-from recenv.state import CART_ITEMS, CART_VALUE
+from recenv.sim.config import EnvConfig, config_from_dict
+from recenv.sim.env import resolve_config
+from recenv.sim.items import item_features
+from recenv.sim.state import CART_ITEMS, CART_VALUE
 
 KIND = "dqn"
 
@@ -189,7 +189,7 @@ class DQNAgent:
         self.config = make_dqn_config(hyperparameters)
         self.seed, self.device = seed, resolve_device(device)
         torch.manual_seed(seed)
-        item_category = build_world(self.env_config).catalog.category
+        item_category = item_features(self.env_config)["category"]
         self.q_network = QNetwork(self.env_config, item_category, self.config).to(self.device)
         self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
         self.optimizer = torch.optim.Adam(

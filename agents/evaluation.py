@@ -2,7 +2,7 @@
 
 ``evaluate(agent, env_config, n_shoppers, seed)`` runs the first session of each of
 ``n_shoppers`` slots of an ``"evaluation"``-split vector env seeded ``seed``. The shopper
-of (seed, slot) does not depend on the agent (``recenv.streams``), so two agents evaluated
+of (seed, slot) does not depend on the agent (``recenv.sim.streams``), so two agents evaluated
 with the same seed meet the same shoppers: common random numbers, and per-shopper
 differences are paired. Evaluation shoppers never appear in training or validation
 (different splits). Metrics and their intervals are defined once, in ``recenv.metrics``.
@@ -18,11 +18,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recenv import metrics
-from recenv.config import EnvConfig
-from recenv.core import build_world
-from recenv.env import resolve_config
+from recenv.sim.config import EnvConfig
+from recenv.sim.env import resolve_config
+from recenv.sim.items import item_features
+from recenv.sim.vector import ShoppingVectorEnv
 from recenv.stats import Estimate
-from recenv.vector import ShoppingVectorEnv
 
 METRICS = tuple(chosen.name for chosen in metrics.METRICS)
 
@@ -100,18 +100,18 @@ def evaluate(
 ) -> EvaluationResult:
     """Every metric of ``recenv.metrics`` on ``n_shoppers`` evaluation shoppers of ``seed``."""
     config = resolve_config(env_config, None, {})
-    catalog = build_world(config).catalog
+    features = item_features(config)
     raw = run_sessions(agent, config, n_shoppers, seed)
     sessions = metrics.session_table(
         raw,
-        catalog.category,
-        catalog.popularity_rank,
-        catalog.n_categories,
-        catalog.release_session,
+        features["category"],
+        features["popularity_rank"],
+        config.catalog.n_categories,
+        features["release_session"],
     )
     sessions.update({name: raw[name] for name in ("carts", "purchases", "terminated")})
-    result = EvaluationResult(sessions=sessions, n_items=catalog.n_items, seed=seed)
-    result.summary = metrics.summarise([sessions], catalog.n_items)
+    result = EvaluationResult(sessions=sessions, n_items=config.catalog.n_items, seed=seed)
+    result.summary = metrics.summarise([sessions], config.catalog.n_items)
     return result
 
 

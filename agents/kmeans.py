@@ -31,9 +31,9 @@ from agents.base import (
     unseen_mask,
 )
 from agents.logs import InteractionLog, learn_from_random_logs
-from recenv.config import EnvConfig, config_from_dict
-from recenv.core import build_world
-from recenv.env import resolve_config
+from recenv.sim.config import EnvConfig, config_from_dict
+from recenv.sim.env import resolve_config
+from recenv.sim.items import item_features
 
 KIND = "kmeans"
 EVENT_WEIGHT = np.array([0.0, 0.25, 1.0, 1.5, 2.0])  # pad, viewed, clicked, carted, bought
@@ -71,8 +71,8 @@ class KMeansAgent:
         self.env_config = resolve_config(env_config, None, {})
         self.seed, self.n_clusters, self.smoothing = seed, int(n_clusters), float(smoothing)
         self.refit_interval, self.steps_done = int(refit_interval), 0
-        catalog = build_world(self.env_config).catalog
-        self.item_category, self.price = catalog.category, catalog.price
+        features, catalog = item_features(self.env_config), self.env_config.catalog
+        self.item_category, self.price = features["category"], features["price"]
         self.centres = np.zeros((self.n_clusters, catalog.n_categories + 1))
         self.cluster_scores = np.zeros((self.n_clusters, catalog.n_items))
         self.inertia, self.silhouette = float("nan"), float("nan")

@@ -44,9 +44,9 @@ from agents.networks import (
     to_tensors,
 )
 from agents.selection import ModelSelection
-from recenv.config import EnvConfig, config_from_dict
-from recenv.core import build_world
-from recenv.env import resolve_config
+from recenv.sim.config import EnvConfig, config_from_dict
+from recenv.sim.env import resolve_config
+from recenv.sim.items import item_features
 
 KIND = "mlp"
 
@@ -128,9 +128,10 @@ class MLPAgent:
         self.config = MLPConfig(**hyperparameters)
         self.seed, self.device = seed, resolve_device(device)
         torch.manual_seed(seed)
-        catalog = build_world(self.env_config).catalog
-        self.model = ResponseModel(self.env_config, catalog.category, self.config).to(self.device)
-        self.price = torch.as_tensor(catalog.price, device=self.device)
+        features = item_features(self.env_config)
+        model = ResponseModel(self.env_config, features["category"], self.config)
+        self.model = model.to(self.device)
+        self.price = torch.as_tensor(np.array(features["price"]), device=self.device)
         self.metrics: dict[str, float] = {}
         self.steps_done, self.epochs_done = 0, 0
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.config.learning_rate)

@@ -19,8 +19,8 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from recenv.config import EnvConfig
-from recenv.state import EVENT_NAMES, SESSION_FEATURES
+from recenv.sim.config import EnvConfig
+from recenv.sim.state import EVENT_NAMES, SESSION_FEATURES
 
 
 def resolve_device(device: str) -> torch.device:

@@ -1,7 +1,7 @@
 """Oracle references: agents that read the shopper's hidden state from ``info``.
 
 They bracket what learning agents can reach. Both score every item by its exact expected
-one-step outcome (``recenv.expectations``):
+one-step outcome (``recenv.sim.expectations``):
 
 * ``MyopicOracle`` maximises the expected immediate reward;
 * ``LongTermOracle`` adds ``patience_value`` times the expected change in patience, a
@@ -21,10 +21,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agents.base import Callback, Logger, check_positive, load_agent_files, save_agent_files
-from recenv.config import EnvConfig, config_from_dict
-from recenv.core import Simulator
-from recenv.env import resolve_config
-from recenv.expectations import expected_outcomes
+from recenv.sim.config import EnvConfig, config_from_dict
+from recenv.sim.core import Simulator
+from recenv.sim.env import resolve_config
+from recenv.sim.expectations import expected_outcomes
 
 
 class LongTermOracle:

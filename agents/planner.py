@@ -8,7 +8,7 @@ The reference at the top of every comparison. At each step, for every shopper:
    ``candidates // 2`` each the candidate first actions (the two oracles' own first choices
    among them);
 2. each candidate is rolled out ``rollouts`` times in a scratch copy of the shopper
-   (``recenv.planning``: the same compiled step, fresh planning random streams shared by all
+   (``recenv.sim.planning``: the same compiled step, fresh planning random streams shared by all
    candidates of one rollout index), then the heuristic oracle restricted to the shortlist
    for ``depth`` steps or until the session ends; with one item per step each step counts
    its expected reward given the rollout's state (the reward's own noise removed);
@@ -48,11 +48,11 @@ from agents.base import (
     reject_unknown,
     save_agent_files,
 )
-from recenv.config import EnvConfig, config_from_dict
-from recenv.core import Simulator
-from recenv.env import resolve_config
-from recenv.expectations import expected_outcomes
-from recenv.planning import ScratchWorld, plan_keys
+from recenv.sim.config import EnvConfig, config_from_dict
+from recenv.sim.core import Simulator
+from recenv.sim.env import resolve_config
+from recenv.sim.expectations import expected_outcomes
+from recenv.sim.planning import ScratchWorld, plan_keys
 
 KIND = "planner"
 HYPERPARAMETERS = (

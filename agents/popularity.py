@@ -29,8 +29,8 @@ from agents.base import (
     unseen_mask,
 )
 from agents.logs import InteractionLog, learn_from_random_logs
-from recenv.config import EnvConfig, config_from_dict
-from recenv.env import resolve_config
+from recenv.sim.config import EnvConfig, config_from_dict
+from recenv.sim.env import resolve_config
 
 KIND = "popularity"
 PRIOR_IMPRESSIONS = 10.0

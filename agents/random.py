@@ -10,8 +10,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agents.base import Callback, Logger, load_agent_files, reject_unknown, save_agent_files
-from recenv.config import EnvConfig, config_from_dict
-from recenv.env import resolve_config
+from recenv.sim.config import EnvConfig, config_from_dict
+from recenv.sim.env import resolve_config
 
 KIND = "random"
 

@@ -46,10 +46,10 @@ from agents.base import (
     unseen_mask,
 )
 from agents.logs import InteractionLog, learn_from_random_logs
-from recenv.config import EnvConfig, config_from_dict
-from recenv.core import build_world
-from recenv.env import resolve_config
-from recenv.state import EVENT_NAMES, SESSION_FEATURES
+from recenv.sim.config import EnvConfig, config_from_dict
+from recenv.sim.env import resolve_config
+from recenv.sim.items import item_features
+from recenv.sim.state import EVENT_NAMES, SESSION_FEATURES
 
 KIND = "rule"
 HYPERPARAMETERS = [
@@ -97,7 +97,7 @@ class RuleAgent:
         for name in HYPERPARAMETERS:
             check_positive(KIND, name, getattr(self, name), allow_zero=True)
         self.seed, self.steps_done = seed, 0
-        features = build_world(self.env_config).catalog.item_features()
+        features = item_features(self.env_config)
         self.item_category = features["category"]  # (n_items,)
         revenue = funnel.purchase_reward == "revenue"
         price = features["price"].astype(np.float64)

@@ -34,9 +34,9 @@ from agents.base import (
 from agents.networks import load_weights, resolve_device
 from agents.sb3_policies import RecenvDQNPolicy
 from agents.selection import ModelSelection
-from recenv.config import EnvConfig, config_from_dict
-from recenv.env import resolve_config
-from recenv.vector import ShoppingVectorEnv
+from recenv.sim.config import EnvConfig, config_from_dict
+from recenv.sim.env import resolve_config
+from recenv.sim.vector import ShoppingVectorEnv
 
 KIND = "sb3"
 ALGORITHMS = {"dqn": DQN, "ppo": PPO}

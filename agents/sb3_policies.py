@@ -29,8 +29,8 @@ from stable_baselines3.dqn.policies import DQNPolicy
 
 from agents.base import check_positive
 from agents.networks import ItemScoreHead, ObservationTensors, StateEncoder, to_tensors
-from recenv.config import EnvConfig
-from recenv.core import build_world
+from recenv.sim.config import EnvConfig
+from recenv.sim.items import item_features
 
 
 def raw_observation(observation: Mapping[str, torch.Tensor]) -> ObservationTensors:
@@ -125,7 +125,7 @@ class RecenvDQNPolicy(DQNPolicy):
             check_positive("sb3.policy_kwargs", name, value)
         extractor_kwargs = {
             "env_config": env_config,
-            "item_category": build_world(env_config).catalog.category,
+            "item_category": item_features(env_config)["category"],
             "embedding_dim": int(embedding_dim),
             "hidden_size": int(hidden_size),
         }

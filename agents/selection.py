@@ -4,7 +4,7 @@ A learning agent that produces a sequence of candidate policies (DQN every
 ``validation_interval`` steps, the MLP after every epoch, SB3 agents every so many steps)
 scores each candidate's greedy policy on the same held-out shoppers and keeps the best,
 as SB3's ``EvalCallback`` keeps its best model. The shoppers come from the
-``"validation"`` split (``recenv.streams``): never trained on, never met in evaluation.
+``"validation"`` split (``recenv.sim.streams``): never trained on, never met in evaluation.
 Every shopper-step spent here is counted (``shopper_steps``) and reported in the agent's
 budget, so a comparison can see what selection cost.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 from agents.base import Logger, NullLogger
 from agents.evaluation import run_sessions
-from recenv.config import EnvConfig
+from recenv.sim.config import EnvConfig
 
 
 class ModelSelection:

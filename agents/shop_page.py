@@ -25,10 +25,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agents.base import Callback, Logger, load_agent_files, reject_unknown, save_agent_files
-from recenv.config import EnvConfig, config_from_dict
-from recenv.core import build_world
-from recenv.env import resolve_config
-from recenv.state import EVENT_CLICKED
+from recenv.sim.config import EnvConfig, config_from_dict
+from recenv.sim.env import resolve_config
+from recenv.sim.items import item_features
+from recenv.sim.state import EVENT_CLICKED
 
 KIND = "shop_page"
 HYPERPARAMETERS = ("recent", "similar")
@@ -63,7 +63,7 @@ class ShopPagePolicy:
                 f"<= slate_size = {size}"
             )
         self.recent, self.similar, self.seed = int(recent), int(similar), int(seed)
-        self.category = build_world(self.env_config).catalog.category
+        self.category = item_features(self.env_config)["category"]
         self.sorted_items = np.argsort(self.category, kind="stable")  # items grouped by category
         self.count = np.bincount(self.category)
         self.start = np.concatenate([[0], np.cumsum(self.count)[:-1]])

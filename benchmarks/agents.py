@@ -6,7 +6,7 @@
         --json benchmarks/results/agents_sparse_shaping.json env=sparse
 
 Each learning agent trains with the budget of its preset (``conf/agent/*.yaml``) on the
-training split of its own seed (seeds never share shoppers: ``recenv.streams``), and every
+training split of its own seed (seeds never share shoppers: ``recenv.sim.streams``), and every
 agent meets the same ``eval.n_shoppers`` shoppers of the evaluation split (common random
 numbers). Per agent: mean session return over seeds with a 95% CI over seeds *and*
 shoppers (two-level bootstrap), per-seed returns, the shopper-steps consumed (training,

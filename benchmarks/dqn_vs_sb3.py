@@ -69,7 +69,7 @@ from agents.dqn import DQNAgent
 from agents.evaluation import EvaluationResult, evaluate, paired_difference
 from agents.sb3 import SB3Agent
 from recenv import ShoppingVectorEnv, make_config
-from recenv.config import EnvConfig
+from recenv.sim.config import EnvConfig
 
 LEARNERS = ("ours", "sb3", "sb3_default")
 EVAL_SEED = 123_456
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=100_000, help="env-steps per training run")
     parser.add_argument("--repeats", type=int, default=3, help="training runs per learner")
     parser.add_argument("--n-envs", type=int, default=16, help="shoppers stepped together")
-    parser.add_argument("--preset", default="default", help="scenario (conf/env)")
+    parser.add_argument("--preset", default="default", help="scenario (recenv/presets/env)")
     parser.add_argument("--eval-shoppers", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args(argv)

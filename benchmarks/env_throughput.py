@@ -27,8 +27,8 @@ JSON written by ``--json`` (rates in steps/s or shopper-steps/s; a *summary* is
     threads       {preset: {N: threads_1, threads_2 (summaries of shopper-steps/s),
                   speedup_2_over_1 (ratio), steps}}, or {"skipped": reason}
 
-Threads: ``recenv/threads.py`` splits a step over as many threads as the process may use
-CPUs (``os.sched_getaffinity``), from ``recenv.core.PARALLEL_FROM`` shoppers on. The
+Threads: ``recenv/sim/threads.py`` splits a step over as many threads as the process may use
+CPUs (``os.sched_getaffinity``), from ``recenv.sim.core.PARALLEL_FROM`` shoppers on. The
 1-thread env is built while this process is pinned to one CPU, the 2-thread env on two; both
 then run unpinned, alternated.
 """
@@ -59,7 +59,7 @@ from benchmarks.timing import (
     summary,
     write_results,
 )
-from recenv.core import World
+from recenv.sim.core import World
 
 SIZES = (1, 64, 4096, 65536)
 PRESETS = ("default", "large")

@@ -17,7 +17,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.timing import write_results
-from recenv.data import load_event_log
+from recenv.offline.data import load_event_log
 
 
 def synthetic_log(rows: int, n_items: int = 10_000, seed: int = 0) -> pd.DataFrame:

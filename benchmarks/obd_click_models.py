@@ -7,7 +7,7 @@
 
 Per campaign of ``--data`` (all, men, women):
 
-1. **Spreads.** The empirical-Bayes click model (``recenv.calibration``): every factor's
+1. **Spreads.** The empirical-Bayes click model (``recenv.offline.calibration``): every factor's
    estimated spread (SD of its effects, logit), the item spread's 95% profile-likelihood
    interval and the likelihood-ratio statistic against no item effects; beside it the
    L2 penalty the former 5-fold cross-validation picks on its grid (at the grid's edge).
@@ -35,22 +35,22 @@ from pathlib import Path
 import numpy as np
 from scipy import optimize
 
-from recenv.calibration import (
+from recenv.offline.calibration import (
     N_FOLDS,
-    ClickModel,
     EncodedLog,
     encode_log,
     fit_click_model,
     held_out_log_likelihood,
 )
-from recenv.data import load_obd
-from recenv.random_effects import (
+from recenv.offline.data import load_obd
+from recenv.offline.random_effects import (
     BinomialCells,
     boundary_critical_value,
     fit_random_effects,
     likelihood_ratio,
     profile_interval,
 )
+from recenv.sim.calibrated import ClickModel
 from recenv.stats import mean_estimate, ratio_estimate
 
 CAMPAIGNS = ("all", "men", "women")

@@ -1,4 +1,4 @@
-"""Off-policy estimators against the truth on simulated logs (see recenv/ope_validation.py).
+"""Off-policy estimators against the truth on simulated logs (see recenv/offline/ope_validation.py).
 
 python benchmarks/ope_validation.py --json benchmarks/results/ope_validation.json
 
@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.timing import write_results
 from recenv import make_config
-from recenv.ope_validation import validate
+from recenv.offline.ope_validation import validate
 
 # One item per step (no slate interaction: the estimators are unbiased); slates of 3 at a
 # low CTR like the Open Bandit Dataset's (little interaction); slates of 3 at a high CTR,

@@ -8,7 +8,7 @@ steps per episode and clicks per visit, each with its 95% CI (``recenv.metrics``
 ``recenv.stats``). Real figures beside them: the Open Bandit Dataset's uniform-random CTR
 per campaign (``../shared/data/obd/random``: clicks / impressions) and the Taobao shoppers'
 cart and purchase per view, sessions with a purchase and events per session
-(``recenv.stylized_facts``; Taobao logs hold views, not impressions, so they have no CTR).
+(``recenv.offline.stylized_facts``; Taobao logs hold views, not impressions, so they have no CTR).
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from agents.evaluation import evaluate
 from agents.random import RandomAgent
 from recenv import make_config
-from recenv.config import available_presets
-from recenv.data import load_obd
-from recenv.data.sessions import TAOBAO_WINDOW, load_taobao
+from recenv.offline.data import load_obd
+from recenv.offline.data.sessions import TAOBAO_WINDOW, load_taobao
+from recenv.offline.stylized_facts import stylized_facts
+from recenv.sim.config import available_presets
 from recenv.stats import mean_estimate, ratio_estimate
-from recenv.stylized_facts import stylized_facts
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 SKIP = ("large",)  # 100,000 items: the same rates as default, far slower to simulate

@@ -346,11 +346,11 @@ def ablation_table() -> str:
 
 
 def config_table() -> str:
-    """Every field of ``recenv.config.EnvConfig``: default, allowed values, its comment."""
+    """Every field of ``recenv.sim.config.EnvConfig``: default, allowed values, its comment."""
     import dataclasses
     import inspect
 
-    from recenv import config as module
+    from recenv.sim import config as module
 
     field_comment = re.compile(r"^\s+(\w+): [^=]+= .*?#\s*(.*)$")
     lines = ["| field | default | allowed | meaning |", "|---|---|---|---|"]

@@ -35,7 +35,7 @@ from agents.random import RandomAgent
 from agents.rule import RuleAgent
 from benchmarks.timing import write_results
 from experiments.factory import compose_config, env_config_from, training_env
-from recenv.config import EnvConfig
+from recenv.sim.config import EnvConfig
 
 KNOBS = ("rotation_window", "click_weight", "prior_strength")
 Logs = dict[int, InteractionLog]  # log seed -> its random log

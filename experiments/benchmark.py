@@ -85,7 +85,7 @@ def claim_output_folder(out: Path, overwrite: bool) -> None:
 def run(argv: list[str] | None = None) -> Path:
     """Run the benchmark and write the report; returns the path of ``report.md``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", default="default", help="scenario preset (conf/env)")
+    parser.add_argument("--env", default="default", help="scenario preset (recenv/presets/env)")
     parser.add_argument("--agents", nargs="+", default=list(BUDGETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmark"))

@@ -5,8 +5,8 @@
     python -m experiments.calibrate data=../shared/data/obd/random/women name=obd_women
     python -m experiments.calibrate data=my_log.parquet name=shop format=events
 
-Writes ``recenv/calibrations/<name>.json`` (the fitted model, with its estimated spreads
-and the item spread's 95% profile-likelihood interval) and ``conf/env/<name>.yaml`` (sizes
+Writes ``recenv/presets/calibrations/<name>.json`` (the fitted model, with its estimated spreads
+and the item spread's 95% profile-likelihood interval) and ``recenv/presets/env/<name>.yaml`` (sizes
 from the fit: items, categories, one segment per user profile, slate positions; every
 dynamics a log of single impressions cannot identify switched off, listed in its header),
 after which ``env=<name>`` works everywhere (``experiments.train``, ``make_config``).
@@ -31,11 +31,11 @@ from pathlib import Path
 import yaml
 
 from experiments.preset_files import check_scenario_name, parse_flag, refuse_existing
-from recenv.calibration import CALIBRATION_DIR, ClickModel, encode_log, fit_click_model
-from recenv.data import LoggedImpressions, load_event_log, load_obd
-from recenv.random_effects import profile_interval
-
-PRESET_DIR = Path(__file__).resolve().parent.parent / "conf" / "env"
+from recenv.offline.calibration import encode_log, fit_click_model
+from recenv.offline.data import LoggedImpressions, load_event_log, load_obd
+from recenv.offline.random_effects import profile_interval
+from recenv.sim.calibrated import CALIBRATION_DIR, ClickModel
+from recenv.sim.config import PRESET_DIR
 
 # What a log of single impressions (one click or none per shown item, the items of an
 # impression not even regrouped) cannot identify: each is set to its neutral value, so a
@@ -128,7 +128,8 @@ def preset_header(model: ClickModel, calibration: Path) -> str:
 def scenario_paths(name: str, out_dir: str | Path | None = None) -> tuple[Path, Path]:
     """Where the calibration JSON and the env preset of ``name`` go.
 
-    By default where ``env=<name>`` finds them (``recenv/calibrations``, ``conf/env``);
+    By default where ``env=<name>`` finds them (``recenv/presets/calibrations``,
+    ``recenv/presets/env``);
     with ``out_dir`` both go there.
     """
     check_scenario_name(name)

@@ -8,8 +8,8 @@ Fits on the shoppers of a training split (by user id; ``holdout`` of them are ke
 ``experiments.fidelity kind=sessions``) what the log identifies (see
 ``experiments.session_calibration``: the return model by likelihood, the browsing dynamics
 by simulated method of moments under the shop-page policy) and writes the preset
-``conf/env/<name>.yaml`` (or into ``out``) with every fitted value, its estimator, and the
-parameters the log cannot identify, plus ``recenv/calibrations/<name>_sessions.json`` (or in
+``recenv/presets/env/<name>.yaml`` (or into ``out``) with every fitted value, its estimator, and the
+parameters the log cannot identify, plus ``recenv/presets/calibrations/<name>_sessions.json`` (or in
 ``out``) with the targets, the
 simulated moments, the fit's trace summary and the return model with 95% CIs.
 An existing preset or report (shipped or earlier) is never overwritten unless
@@ -27,11 +27,11 @@ import yaml
 
 from experiments import session_calibration as fitting
 from experiments.preset_files import check_scenario_name, parse_flag, refuse_existing
-from recenv import returns
-from recenv.calibration import CALIBRATION_DIR
-from recenv.config import PRESET_DIR, available_presets, make_config
-from recenv.data.sessions import TAOBAO_WINDOW, load_taobao
-from recenv.stylized_facts import stylized_facts
+from recenv.offline import returns
+from recenv.offline.data.sessions import TAOBAO_WINDOW, load_taobao
+from recenv.offline.stylized_facts import stylized_facts
+from recenv.sim.calibrated import CALIBRATION_DIR
+from recenv.sim.config import PRESET_DIR, available_presets, make_config
 
 CATALOG = {"n_items": 20_000, "n_categories": 500}  # a shop far larger than one sample sees
 PAGE = 10  # items per shop page (slate_size)
@@ -127,7 +127,7 @@ def preset_text(
         "# A step is one shop page of slate_size items (the shop-page policy composes it when",
         "# simulating logs); a view is a click; a visit is a session; an episode is a shopper's",
         "# life of visits.",
-        "# Fitted by likelihood (recenv/returns.py): shoppers.return_bias (P(return) "
+        "# Fitted by likelihood (recenv/offline/returns.py): shoppers.return_bias (P(return) "
         f"{identified}),",
         "#   return_purchase, return_gap_hours, return_gap_log_std.",
         "# Fitted by simulated method of moments (experiments/session_calibration.py, loss "

@@ -15,8 +15,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.schema import register
-from recenv.config import EnvConfig, config_from_dict
-from recenv.vector import ShoppingVectorEnv
+from recenv.sim.config import EnvConfig, config_from_dict
+from recenv.sim.vector import ShoppingVectorEnv
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 

@@ -37,8 +37,8 @@ import numpy as np
 
 from experiments import fidelity_env
 from experiments.calibrate import load_log, preset_for
-from recenv.calibration import fit_click_model, replay_click_probability
-from recenv.config import config_from_dict, make_config
+from recenv.offline.calibration import fit_click_model, replay_click_probability
+from recenv.sim.config import config_from_dict, make_config
 from recenv.stats import bootstrap
 
 N_BOOTSTRAP = 1000

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from recenv.config import EnvConfig
-from recenv.data.logs import LoggedImpressions
+from recenv.offline.data.logs import LoggedImpressions
+from recenv.sim.config import EnvConfig
+from recenv.sim.vector import ShoppingVectorEnv
 from recenv.stats import Estimate, bootstrap, ratio_estimate
-from recenv.vector import ShoppingVectorEnv
 
 N_BOOTSTRAP = 1000
 N_SHOPPERS = 20_000

@@ -10,7 +10,8 @@ fit used, read from the preset's report when present) are shoppers the fit never
 scenario is simulated under the stated shop-page policy (``agents.shop_page``; random items
 when a page holds fewer than 4) for as many
 shoppers as were held out, over the log's window, and both logs get the same stylized facts
-(``recenv.stylized_facts``, ``fav`` rows dropped: the simulator has none). Per fact: the real
+(``recenv.offline.stylized_facts``, ``fav`` rows dropped: the simulator has none). Per fact:
+the real
 value with its 95% CI (shoppers resampled), the simulated value, the relative error, and
 whether the simulated value is inside the real CI; then the issue's targets (cart and
 purchase per view within 15%, median events per session and category switch rate within
@@ -26,11 +27,11 @@ from typing import Any
 
 from agents.shop_page import ShopPagePolicy
 from experiments.session_calibration import DAY, without_favourites
-from recenv.calibration import CALIBRATION_DIR
-from recenv.config import make_config
-from recenv.data.sessions import TAOBAO_WINDOW, load_taobao
-from recenv.data.simulated_sessions import simulate_session_log
-from recenv.stylized_facts import stylized_facts
+from recenv.offline.data.sessions import TAOBAO_WINDOW, load_taobao
+from recenv.offline.data.simulated_sessions import simulate_session_log
+from recenv.offline.stylized_facts import stylized_facts
+from recenv.sim.calibrated import CALIBRATION_DIR
+from recenv.sim.config import make_config
 
 TARGETS = {  # fact -> largest allowed |relative error| (issue 10)
     "cart_per_view": 0.15,

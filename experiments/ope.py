@@ -27,11 +27,11 @@ from omegaconf import DictConfig
 
 from experiments.calibrate import load_log
 from experiments.factory import build_agent, compose_config, env_config_from, training_env
-from recenv.calibration import fit_click_model
-from recenv.config import EnvConfig
-from recenv.data import LoggedImpressions
-from recenv.data.synthetic import SlatePolicy, first_step
-from recenv.ope import OffPolicyEstimate, off_policy_estimates
+from recenv.offline.calibration import fit_click_model
+from recenv.offline.data import LoggedImpressions
+from recenv.offline.data.synthetic import SlatePolicy, first_step
+from recenv.offline.ope import OffPolicyEstimate, off_policy_estimates
+from recenv.sim.config import EnvConfig
 from recenv.stats import Estimate, ratio_estimate
 
 

@@ -1,7 +1,8 @@
 """Where calibrations write their scenarios: new names only, never outside their folders.
 
 ``experiments.calibrate``, ``experiments.calibrate_sessions`` and ``experiments.realistic``
-write ``conf/env/<name>.yaml`` (and a report beside the calibrations) so that ``env=<name>``
+write ``recenv/presets/env/<name>.yaml`` (and a report beside the calibrations) so that
+``env=<name>``
 works everywhere. A name is one plain word, so it cannot leave those folders; an existing
 file (a shipped preset, an earlier calibration) is kept unless ``overwrite=true``.
 """
@@ -20,7 +21,7 @@ def check_scenario_name(name: object) -> str:
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise ValueError(
             f"name = {name!r} is not allowed; use letters, digits, '_' and '-' only (no path "
-            "separators, no '.' or '..'): the scenario is written as conf/env/<name>.yaml"
+            "separators, no '.' or '..'): the scenario is written as recenv/presets/env/<name>.yaml"
         )
     return name
 

@@ -8,7 +8,7 @@ funnel, patience, tastes and returning shoppers), shows one recommended item per
 widget, instead of a shop page of many), and sets the click level (``choice.
 no_click_utility``) so that a uniform-random recommendation is clicked as often as on the
 Open Bandit Dataset's uniform-random log (clicks / impressions): a bisection on the
-simulated random-policy CTR of 2,000 evaluation shoppers. Writes ``conf/env/<name>.yaml``
+simulated random-policy CTR of 2,000 evaluation shoppers. Writes ``recenv/presets/env/<name>.yaml``
 with a header saying where each part comes from; never overwrites an existing preset unless
 ``overwrite=true``, and a name is one plain word (``experiments.preset_files``).
 """
@@ -25,8 +25,8 @@ import yaml
 from agents.evaluation import evaluate
 from agents.random import RandomAgent
 from experiments.preset_files import check_scenario_name, parse_flag, refuse_existing
-from recenv.config import PRESET_DIR, load_preset, make_config
-from recenv.data import load_obd
+from recenv.offline.data import load_obd
+from recenv.sim.config import PRESET_DIR, load_preset, make_config
 
 ALLOWED = {"base", "obd", "name", "shoppers", "overwrite"}
 
@@ -52,7 +52,7 @@ def solve_click_level(overrides: dict[str, Any], target: float, shoppers: int) -
 def realistic(
     base: str, obd: str | Path, name: str, shoppers: int = 2000, overwrite: bool = False
 ) -> Path:
-    """Write ``conf/env/<name>.yaml``: ``base`` with one item per step at the OBD click rate."""
+    """Write the preset ``<name>``: ``base``, one item per step at the OBD click rate."""
     target_path = PRESET_DIR / f"{check_scenario_name(name)}.yaml"
     refuse_existing(name, (target_path,), overwrite)
     log = load_obd(obd)

@@ -1,6 +1,6 @@
 """Structured configs (Hydra's ConfigStore) for the experiment groups, and their validation.
 
-The env schema is ``recenv.config.EnvConfig`` itself, so a misspelt env field fails at
+The env schema is ``recenv.sim.config.EnvConfig`` itself, so a misspelt env field fails at
 composition, before any run starts. The train and eval groups and the run-level knobs are
 range-checked the same way (``check_experiment``: field, value, allowed range) before
 anything trains, allocates or touches a run folder. ``register()`` is idempotent; the entry
@@ -19,7 +19,14 @@ from typing import Any, ClassVar
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from recenv.config import NON_NEGATIVE, POSITIVE_INT, Bound, EnvConfig, Validated, config_from_dict
+from recenv.sim.config import (
+    NON_NEGATIVE,
+    POSITIVE_INT,
+    Bound,
+    EnvConfig,
+    Validated,
+    config_from_dict,
+)
 
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 # Every generator a run seeds takes it: numpy's legacy global one (stable-baselines3 seeds it)

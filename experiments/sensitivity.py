@@ -45,7 +45,7 @@ from agents.evaluation import EvaluationResult, paired_difference, pooled_estima
 from experiments.agent_runs import scaled_budget, train_and_evaluate
 from experiments.factory import CONFIG_DIR, compose_config, env_config_from
 from experiments.sensitivity_report import write_outputs, yes_no
-from recenv.config import available_presets
+from recenv.sim.config import available_presets
 
 Log = Callable[[str], None]
 Value = float | int | bool | str

@@ -15,7 +15,7 @@ parameters                        identified by                        estimator
 ================================  ===================================  ====================
 return probability, gap between   sessions per shopper, gaps,          likelihood with
 sessions (``shoppers.return_*``)  censoring at the window's end        censoring
-                                                                       (``recenv.returns``)
+                                                                       (``recenv.offline.returns``)
 click level, patience (mean,      events per session (mean, share of   simulated method of
 spread, decay), cart and          sessions of 1-2 events), hazard of   moments: Nelder-Mead
 checkout logits, taste spread,    ending after 1 and 5 views, cart     on relative errors
@@ -40,10 +40,10 @@ import numpy as np
 from scipy import optimize
 
 from agents.shop_page import ShopPagePolicy
-from recenv.config import EnvConfig, deep_update, make_config
-from recenv.data.sessions import SessionLog
-from recenv.data.simulated_sessions import simulate_session_log
-from recenv.stylized_facts import stylized_facts
+from recenv.offline.data.sessions import SessionLog
+from recenv.offline.data.simulated_sessions import simulate_session_log
+from recenv.offline.stylized_facts import stylized_facts
+from recenv.sim.config import EnvConfig, deep_update, make_config
 
 DAY = 86_400.0
 

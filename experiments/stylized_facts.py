@@ -7,9 +7,9 @@
 
 ``data`` is a Taobao-format CSV (or a folder holding one; ``format=events`` reads a generic
 CSV/Parquet event log instead) or ``scenario:<preset>``: a log simulated on that env
-preset (``conf/env``) under ``policy``, an agent preset of ``conf/agent`` (default
+preset (``recenv/presets/env``) under ``policy``, an agent preset of ``conf/agent`` (default
 ``random``), trained first with its preset's budget if it learns. The facts and their
-definitions are those of ``recenv.stylized_facts``; the JSON holds every one. With
+definitions are those of ``recenv.offline.stylized_facts``; the JSON holds every one. With
 ``compare=<json of another run>`` a PNG next to the JSON sets the two side by side:
 events-per-session distributions, hazard curves, gap distributions, and the scalar facts.
 
@@ -38,16 +38,16 @@ from experiments.factory import (
     env_config_from,
     training_env,
 )
-from recenv.config import available_presets
-from recenv.data.sessions import (
+from recenv.offline.data.sessions import (
     TAOBAO_WINDOW,
     SessionLog,
     Window,
     load_session_events,
     load_taobao,
 )
-from recenv.data.simulated_sessions import simulate_session_log
-from recenv.stylized_facts import stylized_facts
+from recenv.offline.data.simulated_sessions import simulate_session_log
+from recenv.offline.stylized_facts import stylized_facts
+from recenv.sim.config import available_presets
 
 ARGUMENTS = (
     "data",

@@ -49,7 +49,7 @@ from experiments.run_folder import (
 from experiments.schema import ExperimentConfig, check_experiment, register
 from experiments.tracking import TensorBoardLogger
 from recenv import metrics
-from recenv.config import EnvConfig
+from recenv.sim.config import EnvConfig
 
 SESSION_KEYS = (*metrics.SESSION_FIELDS, "items")  # what eval_sessions.npz keeps per shopper
 
@@ -210,7 +210,7 @@ def _train_in_folder(
         result = monitor.evaluate(agent, int(cfg.eval.n_shoppers))
         with writing(run_dir / "final_agent", "the final agent"):
             agent.save(run_dir / "final_agent")
-        results = _results(cfg, agent_name, trainer_state, result)
+        results = run_results(cfg, agent_name, trainer_state, result)
         results["agent_role"] = str(getattr(agent, "role", "learner"))
         write_run_outputs(run_dir, results, result, logger, _hyperparameters(cfg, results))
     finally:
@@ -260,7 +260,7 @@ def write_run_outputs(
     logger.hparams(hyperparameters, _final_metrics(results))
 
 
-def _results(
+def run_results(
     cfg: DictConfig, agent_name: str | None, state: dict[str, Any], result: EvaluationResult
 ) -> dict[str, Any]:
     used = state["shopper_steps"]

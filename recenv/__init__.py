@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import gymnasium
 
-from recenv import kernel_cache  # noqa: F401  (first: it decides where kernels are cached)
-from recenv.config import (
+from recenv.sim import kernel_cache  # noqa: F401  (first: it decides where kernels are cached)
+from recenv.sim.config import (
     CatalogConfig,
     ChoiceConfig,
     DynamicsConfig,
@@ -19,9 +19,9 @@ from recenv.config import (
     available_presets,
     make_config,
 )
-from recenv.core import Simulator, build_world
-from recenv.env import ShoppingEnv
-from recenv.vector import ShoppingVectorEnv
+from recenv.sim.core import Simulator, build_world
+from recenv.sim.env import ShoppingEnv
+from recenv.sim.vector import ShoppingVectorEnv
 
 __version__ = "0.1.0"
 ENV_ID = "recenv/Shopping-v0"
@@ -29,8 +29,8 @@ ENV_ID = "recenv/Shopping-v0"
 if ENV_ID not in gymnasium.registry:
     gymnasium.register(
         id=ENV_ID,
-        entry_point="recenv.env:ShoppingEnv",
-        vector_entry_point="recenv.vector:ShoppingVectorEnv",
+        entry_point="recenv.sim.env:ShoppingEnv",
+        vector_entry_point="recenv.sim.vector:ShoppingVectorEnv",
     )
 
 __all__ = [

@@ -22,13 +22,13 @@ import pytest
 from gymnasium.error import ResetNeeded
 
 import recenv
-import recenv.memory
-from recenv.config import EnvConfig, make_config
-from recenv.data import LogValidationError, load_event_log, load_obd, load_session_events
-from recenv.data.sessions import load_taobao
-from recenv.env import ShoppingEnv
-from recenv.spaces import SlateSpace
-from recenv.vector import ShoppingVectorEnv
+import recenv.sim.memory
+from recenv.offline.data import LogValidationError, load_event_log, load_obd, load_session_events
+from recenv.offline.data.sessions import load_taobao
+from recenv.sim.config import EnvConfig, make_config
+from recenv.sim.env import ShoppingEnv
+from recenv.sim.spaces import SlateSpace
+from recenv.sim.vector import ShoppingVectorEnv
 
 # --------------------------------------------------------------------------- slates
 
@@ -311,7 +311,7 @@ GIB = 2**30
 def test_sizes_beyond_memory_fail_up_front_naming_field_and_bytes(
     monkeypatch: pytest.MonkeyPatch, overrides: dict, num_envs: int, field: str
 ) -> None:
-    monkeypatch.setattr(recenv.memory, "memory_limit", lambda: 4 * GIB)
+    monkeypatch.setattr(recenv.sim.memory, "memory_limit", lambda: 4 * GIB)
     start = time.perf_counter()
     with pytest.raises(
         ValueError, match=re.escape(field) + r" would need about [\d.]+ GiB of memory \(\d+ bytes"
@@ -322,13 +322,13 @@ def test_sizes_beyond_memory_fail_up_front_naming_field_and_bytes(
 
 def test_the_memory_estimate_bounds_what_a_simulator_allocates() -> None:
     config = make_config("small", history_length=200_000)
-    needed = recenv.memory.memory_needed(config, n_shoppers=4)
+    needed = recenv.sim.memory.memory_needed(config, n_shoppers=4)
     state = ShoppingVectorEnv(4, config=config).simulator.state
     assert sum(array.nbytes for array in state) < needed < 40 * sum(a.nbytes for a in state)
 
 
 def test_ordinary_scenarios_fit_easily() -> None:
-    assert recenv.memory.memory_needed(make_config("default"), 10_000) < GIB
+    assert recenv.sim.memory.memory_needed(make_config("default"), 10_000) < GIB
 
 
 # --------------------------------------------------------------------------- log files

@@ -30,7 +30,7 @@ from agents.popularity import PopularityAgent
 from agents.random import RandomAgent
 from agents.sb3 import SB3Agent
 from recenv import ShoppingVectorEnv
-from recenv.core import build_world
+from recenv.sim.core import build_world
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 

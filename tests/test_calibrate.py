@@ -12,17 +12,15 @@ import numpy as np
 import pytest
 
 import recenv
-import recenv.config
+import recenv.sim.config
 from experiments.calibrate import PRESET_DIR, UNIDENTIFIED, calibrate, main
-from recenv.calibration import (
-    CALIBRATION_DIR,
-    ClickModel,
+from recenv.offline.calibration import (
     encode_log,
     fit_click_model,
     held_out_log_likelihood,
 )
-from recenv.data.synthetic import first_step, logistic_click_log, uniform_slates
-from recenv.random_effects import (
+from recenv.offline.data.synthetic import first_step, logistic_click_log, uniform_slates
+from recenv.offline.random_effects import (
     MAX_SPREAD,
     BinomialCells,
     boundary_critical_value,
@@ -30,6 +28,7 @@ from recenv.random_effects import (
     likelihood_ratio,
     profile_interval,
 )
+from recenv.sim.calibrated import CALIBRATION_DIR, ClickModel
 
 INTERCEPT = -3.0
 ITEM_EFFECT = np.linspace(-0.6, 0.6, 12)
@@ -85,7 +84,7 @@ def test_calibrate_recovers_known_coefficients_and_writes_a_working_preset(
     assert level == pytest.approx(INTERCEPT, abs=4 / np.sqrt(frame["click"].sum()))
 
     with monkeypatch.context() as patch:  # make_config looks the preset up in PRESET_DIR
-        patch.setattr(recenv.config, "PRESET_DIR", out)
+        patch.setattr(recenv.sim.config, "PRESET_DIR", out)
         config = recenv.make_config(NAME)
     assert config.calibration == str(out / f"{NAME}.json")
     assert (config.catalog.n_items, config.slate_size, config.shoppers.n_segments) == (12, 3, 2)

@@ -16,8 +16,8 @@ import pytest
 from numpy.typing import NDArray
 
 from recenv import ShoppingVectorEnv
-from recenv.choice import click_probability_alone, sample_position
-from recenv.expectations import expected_outcomes
+from recenv.sim.choice import click_probability_alone, sample_position
+from recenv.sim.expectations import expected_outcomes
 
 LN2 = math.log(2.0)
 UNIFORM_GRID = (np.arange(10_000) + 0.5) / 10_000  # evenly spaced quantiles of U(0, 1)

@@ -17,7 +17,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recenv.config import EnvConfig, config_from_dict
+from recenv.sim.config import EnvConfig, config_from_dict
 
 SECTIONS = {
     spec.name: spec.default_factory

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 import recenv
-from recenv.calibration import ClickModel, fit_click_model, replay_click_probability
-from recenv.data import LogValidationError, load_event_log, load_obd
+from recenv.offline.calibration import fit_click_model, replay_click_probability
+from recenv.offline.data import LogValidationError, load_event_log, load_obd
+from recenv.sim.calibrated import ClickModel, calibration_path
 
 OBD = Path(__file__).resolve().parents[2] / "shared" / "data" / "obd" / "random"
 needs_obd = pytest.mark.skipif(not OBD.is_dir(), reason="../shared/data/obd is not present")
@@ -110,7 +111,7 @@ def test_the_calibrated_scenario_runs_and_clicks_as_its_click_model_says() -> No
     slates = np.argsort(rng.random((20_000, config.catalog.n_items)), axis=1)[:, :3]
     _, reward, *_ = env.step(slates)
     simulated_ctr = reward.sum() / slates.size
-    model = ClickModel.load(recenv.calibration.calibration_path("obd_men"))
+    model = ClickModel.load(calibration_path("obd_men"))
     log = load_obd(OBD / "men")
     predicted = replay_click_probability(config, model, log.frame).mean()
     assert simulated_ctr == pytest.approx(predicted, rel=0.25)  # ~240 clicks simulated
@@ -124,7 +125,7 @@ def test_a_mismatched_env_config_is_refused() -> None:
 
 
 def test_off_policy_estimates_recover_a_simulated_truth() -> None:
-    from recenv.ope_validation import validate
+    from recenv.offline.ope_validation import validate
 
     config = recenv.make_config("small", choice={"no_click_utility": 4.0})
     summary = validate(config, n_impressions=20_000, replicates=3, n_bootstrap=200)
@@ -150,7 +151,7 @@ def test_click_model_fits_known_position_effects() -> None:
             "user_x": rng.choice(["a", "b"], n),
         }
     )
-    from recenv.data.logs import LoggedImpressions
+    from recenv.offline.data.logs import LoggedImpressions
 
     log = LoggedImpressions(frame, pd.DataFrame(index=range(5)), 3, "synthetic")
     model = fit_click_model(log, category_feature=None)

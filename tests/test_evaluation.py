@@ -89,7 +89,7 @@ def test_sessions_match_a_brute_force_replay_with_single_envs(
     popularity: PopularityAgent, popularity_result: EvaluationResult
 ) -> None:
     """Each evaluation session equals the same shopper played alone, step by step."""
-    catalog = recenv.core.build_world(CFG).catalog
+    catalog = recenv.sim.core.build_world(CFG).catalog
     for slot in (0, 7, 123):
         env = recenv.ShoppingEnv(config=CFG, split="evaluation")
         observation, _ = env.reset(seed=SEED, options={"slot": slot})

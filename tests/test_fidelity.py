@@ -13,9 +13,10 @@ import pytest
 import recenv
 from experiments.fidelity import fidelity_report, group_figures
 from experiments.fidelity_env import category_policy, paired_difference, run_policy
-from recenv.calibration import ClickModel, calibration_path, fit_click_model
-from recenv.data import load_obd
-from recenv.data.synthetic import logistic_click_log
+from recenv.offline.calibration import fit_click_model
+from recenv.offline.data import load_obd
+from recenv.offline.data.synthetic import logistic_click_log
+from recenv.sim.calibrated import ClickModel, calibration_path
 from recenv.stats import Estimate
 
 OBD = Path(__file__).resolve().parents[2] / "shared" / "data" / "obd" / "random"

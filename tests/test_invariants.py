@@ -20,8 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from recenv import EnvConfig, ShoppingEnv, ShoppingVectorEnv, core, make_config, shoppers
-from recenv.state import STEP
+from recenv import EnvConfig, ShoppingEnv, ShoppingVectorEnv, make_config
+from recenv.sim import core, shoppers
+from recenv.sim.state import STEP
 
 N_SHOPPERS = 8
 LARGE_BATCH = max(core.PARALLEL_FROM, shoppers.PARALLEL_FROM)  # steps and draws split in threads

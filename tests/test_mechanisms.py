@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import recenv
-from recenv.core import Simulator
-from recenv.expectations import expected_outcomes
-from recenv.state import CART_ITEMS, CART_VALUE, RETURNING, STEP, VISIT
+from recenv.sim.core import Simulator
+from recenv.sim.expectations import expected_outcomes
+from recenv.sim.state import CART_ITEMS, CART_VALUE, RETURNING, STEP, VISIT
 
 NO_CLICKS = {"choice": {"no_click_utility": 60.0}}  # nothing shown is ever clicked
 SURE_CHECKOUT = {"funnel": {"checkout_bias": 40.0}}  # a non-empty cart is bought at once

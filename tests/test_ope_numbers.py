@@ -12,10 +12,10 @@ import pytest
 
 from experiments.factory import build_agent, compose_config, env_config_from, training_env
 from experiments.ope import agent_policy, evaluate_off_policy
-from recenv.calibration import fit_click_model
-from recenv.data import load_obd
-from recenv.data.synthetic import first_step_ctr, simulate_log
-from recenv.ope import epsilon_greedy_slate_target, off_policy_estimates
+from recenv.offline.calibration import fit_click_model
+from recenv.offline.data import load_obd
+from recenv.offline.data.synthetic import first_step_ctr, simulate_log
+from recenv.offline.ope import epsilon_greedy_slate_target, off_policy_estimates
 
 OBD = Path(__file__).resolve().parents[2] / "shared" / "data" / "obd" / "random"
 needs_obd = pytest.mark.skipif(not OBD.is_dir(), reason="../shared/data/obd is not present")
@@ -70,7 +70,7 @@ def test_bad_inputs_are_refused_and_the_epsilon_greedy_target_by_hand() -> None:
 
 
 def textbook_estimates(log, target_per_position: np.ndarray) -> dict[str, float]:
-    """IPS, SNIPS, DM and DR written out from their formulas (not recenv.ope).
+    """IPS, SNIPS, DM and DR written out from their formulas (not recenv.offline.ope).
 
     The reward model is the log's fitted click model, evaluated here from its coefficients:
     ``q[r, j] = sigmoid(b + a_j + g_{k_r} + sum_f w_f[x_rf])``.

@@ -9,7 +9,7 @@ import pytest
 import recenv
 from agents.evaluation import evaluate, paired_difference
 from agents.oracle import MyopicOracle
-from recenv.core import build_world
+from recenv.sim.core import build_world
 
 SHOPPERS, SEED = 400, 123_456
 
@@ -91,7 +91,7 @@ class OldItemsOnly(MyopicOracle):
 
     def act(self, observation, deterministic=True, info=None):
         release = build_world(self.env_config).catalog.release_session
-        outcome = recenv.expectations.expected_outcomes(
+        outcome = recenv.sim.expectations.expected_outcomes(
             self._world_model, info["hidden"], observation
         )
         scores = np.where(release[None, :] > 0, -np.inf, outcome.reward)

@@ -18,7 +18,7 @@ from experiments.compare import run as compare
 from experiments.factory import compose_config
 from experiments.report import find_runs, write_report
 from experiments.tracking import TensorBoardLogger
-from experiments.train import _results, new_trainer_state, record_evaluation, write_run_outputs
+from experiments.train import new_trainer_state, record_evaluation, run_results, write_run_outputs
 from recenv import metrics
 
 TINY = [
@@ -65,7 +65,7 @@ def handmade_run(folder: Path, agent: str, seed: int, scale: float, role: str) -
     result = EvaluationResult(sessions=sessions, n_items=6, seed=123_456)
     result.summary = metrics.summarise([sessions], 6)
     cfg = compose_config(["env=small", f"seed={seed}", "eval.n_shoppers=4"])
-    results = _results(cfg, agent, new_trainer_state(), result)
+    results = run_results(cfg, agent, new_trainer_state(), result)
     results["agent_role"] = role
     folder.mkdir(parents=True)
     logger = TensorBoardLogger(folder)

@@ -31,8 +31,8 @@ from experiments.report import find_runs
 from experiments.run_folder import LOCK, RunFolderError, RunLock, with_recorded_overrides
 from experiments.schema import register
 from experiments.train import new_trainer_state, run_training
-from recenv.config import PRESET_DIR
-from recenv.data.synthetic import logistic_click_log
+from recenv.offline.data.synthetic import logistic_click_log
+from recenv.sim.config import PRESET_DIR
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 ROOT = Path(__file__).resolve().parent.parent
@@ -541,8 +541,8 @@ def click_log(tmp_path: Path) -> Path:
 
 
 SCENARIO_NAMES = {
-    "small": r"name = 'small': .*conf/env/small.yaml exists already \(a shipped or earlier",
-    "default": r"name = 'default': .*conf/env/default.yaml exists already",
+    "small": r"name = 'small': .*presets/env/small.yaml exists already \(a shipped or earlier",
+    "default": r"name = 'default': .*recenv/presets/env/default.yaml exists already",
     "../../x": r"name = '../../x' is not allowed; use letters, digits, '_' and '-' only",
     "a/b": r"name = 'a/b' is not allowed",
     "..": r"name = '..' is not allowed",

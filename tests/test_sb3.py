@@ -24,7 +24,7 @@ from agents.networks import to_tensors
 from agents.sb3 import SB3Agent, SB3VecEnv
 from agents.sb3_policies import RecenvDQNPolicy, RecenvQNetwork
 from recenv import ShoppingEnv, ShoppingVectorEnv
-from recenv.core import build_world
+from recenv.sim.core import build_world
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 

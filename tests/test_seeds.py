@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recenv import ShoppingEnv, ShoppingVectorEnv, make_config, streams
-from recenv.core import Simulator
+from recenv import ShoppingEnv, ShoppingVectorEnv, make_config
+from recenv.sim import streams
+from recenv.sim.core import Simulator
 
 N_SLOTS, SESSIONS_PER_RUN = 64, 10_000
 

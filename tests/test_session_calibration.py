@@ -11,8 +11,8 @@ from scipy import stats as scipy_stats
 
 from experiments import calibrate_sessions, fidelity_sessions
 from experiments import session_calibration as fitting
-from recenv import returns
-from recenv.data.sessions import SessionLog
+from recenv.offline import returns
+from recenv.offline.data.sessions import SessionLog
 
 HOUR = 3600.0
 

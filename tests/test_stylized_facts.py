@@ -14,7 +14,7 @@ import pytest
 from agents.random import RandomAgent
 from experiments import stylized_facts as command
 from recenv import ShoppingVectorEnv, make_config
-from recenv.data import (
+from recenv.offline.data import (
     TAOBAO_WINDOW,
     LogValidationError,
     SessionLog,
@@ -22,8 +22,8 @@ from recenv.data import (
     load_taobao,
     sessionize,
 )
-from recenv.data.simulated_sessions import simulate_session_log
-from recenv.stylized_facts import stylized_facts
+from recenv.offline.data.simulated_sessions import simulate_session_log
+from recenv.offline.stylized_facts import stylized_facts
 
 TAOBAO = Path(__file__).resolve().parents[2] / "shared" / "data" / "taobao"
 needs_taobao = pytest.mark.skipif(not TAOBAO.is_dir(), reason="../shared/data/taobao is absent")

@@ -19,10 +19,10 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import NDArray
 
-from recenv import streams
-from recenv.config import EnvConfig
-from recenv.core import Simulator, StepOutcome, World
-from recenv.state import CART_ITEMS
+from recenv.sim import streams
+from recenv.sim.config import EnvConfig
+from recenv.sim.core import Simulator, StepOutcome, World
+from recenv.sim.state import CART_ITEMS
 
 _PLAN_PURPOSE = 0x504C414E  # "PLAN": keeps planning keys apart from every run's keys
 

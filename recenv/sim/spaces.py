@@ -8,8 +8,8 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from recenv.config import EnvConfig
-from recenv.state import EVENT_NAMES, SESSION_FEATURES
+from recenv.sim.config import EnvConfig
+from recenv.sim.state import EVENT_NAMES, SESSION_FEATURES
 
 
 def observation_space(config: EnvConfig) -> spaces.Dict:

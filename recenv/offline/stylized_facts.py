@@ -1,7 +1,7 @@
 """Stylized facts of a session log: the shape of real shopping that a simulator should match.
 
 ``stylized_facts(log)`` reports every fact below for a ``SessionLog`` (a real log, or one
-simulated by ``recenv.data.simulated_sessions``), each as ``{"value", "ci_low",
+simulated by ``recenv.offline.data.simulated_sessions``), each as ``{"value", "ci_low",
 "ci_high"}``: a 95% bootstrap interval from ``recenv.stats`` that resamples *shoppers*
 (users), since a shopper's sessions are not independent of each other. Every fact and
 every resample share one seed, so the resamples are the same shoppers for all facts.
@@ -59,8 +59,8 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import sparse
 
-from recenv.data.sessions import SessionLog, Window, sessionize
 from recenv.metrics import HEAD_SHARE
+from recenv.offline.data.sessions import SessionLog, Window, sessionize
 from recenv.stats import N_BOOTSTRAP, Estimate, bootstrap, mean_estimate, ratio_estimate
 
 HAZARD_VIEWS = 20
@@ -93,7 +93,7 @@ def stylized_facts(
     if len(first) != session[-1] + 1 or (np.diff(user) < 0).any():
         raise ValueError(
             f"{log.name or 'log'}: rows are not grouped by user and session; build the frame "
-            "with recenv.data.sessions.sessionize"
+            "with recenv.offline.data.sessions.sessionize"
         )
     session_user = user[first]
     event = frame["event"].astype(str).to_numpy()

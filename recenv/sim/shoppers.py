@@ -18,13 +18,13 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from recenv.catalog import Catalog
-from recenv.config import ShopperConfig
-from recenv.state import EVENT_BOUGHT, EVENT_CLICKED, EVENT_PAD, RETURNING, VISIT
-from recenv.streams import HISTORY_DRAW, SHOPPER_DRAW, gumbel, normal, stream_base, uniform
+from recenv.sim.catalog import Catalog
+from recenv.sim.config import ShopperConfig
+from recenv.sim.state import EVENT_BOUGHT, EVENT_CLICKED, EVENT_PAD, RETURNING, VISIT
+from recenv.sim.streams import HISTORY_DRAW, SHOPPER_DRAW, gumbel, normal, stream_base, uniform
 
 _BOUGHT_SHARE_OF_HISTORY = 0.25
-_FAVOURITES = 64
+FAVOURITES = 64
 PARALLEL_FROM = 64  # resets per call from which parallel threads pay off
 # Indices of the draws in a shopper's SHOPPER_DRAW stream.
 _SEGMENT, _RETURNING, _SEARCHING, _QUERY = 0, 1, 2, 3
@@ -52,7 +52,7 @@ def build_population(
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     initial = np.flatnonzero(catalog.release_session == 0)
     scores = centres @ catalog.embedding[initial].T * config.taste_scale + catalog.appeal[initial]
-    n_favourites = min(_FAVOURITES, len(initial))
+    n_favourites = min(FAVOURITES, len(initial))
     favourites = initial[np.argsort(-scores, axis=1)[:, :n_favourites]]
     return Population(
         segment_centres=centres.astype(np.float32),
@@ -74,11 +74,11 @@ def draw_shoppers(rows, state, items, population, params, threads=None) -> None:
 def _draw_rows(start, stop, rows, state, items, population, params):
     """Draw the shoppers of ``rows[start:stop]``; releases the GIL so threads can split."""
     for index in range(start, stop):
-        _draw_shopper(rows[index], state, items, population, params)
+        draw_shopper(rows[index], state, items, population, params)
 
 
 @njit(cache=True, inline="always")
-def _draw_shopper(row, state, items, population, params):
+def draw_shopper(row, state, items, population, params):
     """Write a fresh shopper into ``row``: the shopper of (slot key, session) is fixed by them."""
     dim = state.taste.shape[1]
     segment_centres = population.segment_centres

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from recenv.config import CatalogConfig, out_of_range
+from recenv.sim.config import CatalogConfig, out_of_range
 
 EVENT_COLUMNS = ("session", "timestamp", "item", "position", "click")
 OPTIONAL_COLUMNS = ("propensity",)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from recenv.config import LOG_FLOAT32_MAX, CatalogConfig
+from recenv.sim.config import LOG_FLOAT32_MAX, CatalogConfig
 
 # float32 prices must stay finite and non-zero (the utility takes their log)
 _LOG_PRICE_RANGE = (math.log(float(np.finfo(np.float32).tiny)), LOG_FLOAT32_MAX)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recenv.data.logs import (
+from recenv.offline.data.logs import (
     LoggedImpressions,
     LogValidationError,
     cell_value,

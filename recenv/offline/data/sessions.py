@@ -3,7 +3,7 @@
 A ``SessionLog`` is one table with a row per event: ``user``, ``item``, ``category``,
 ``event`` (``view``, ``cart``, ``fav``, ``buy``), ``timestamp`` (Unix seconds) and
 ``session`` (0..S-1 in order of user and time). Unlike an impression log
-(``recenv.data.logs``) it holds no impressions: a ``view`` is an item the shopper opened,
+(``recenv.offline.data.logs``) it holds no impressions: a ``view`` is an item the shopper opened,
 as in Taobao's ``pv`` rows, so a shown item that nobody clicked leaves no row.
 
 Sessions are not logged; ``sessionize`` cuts a shopper's events wherever more than
@@ -25,8 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recenv.config import out_of_range
-from recenv.data.logs import (
+from recenv.offline.data.logs import (
     CUT_RULE,
     LATEST_SECONDS,
     WHOLE_ROW,
@@ -40,6 +39,7 @@ from recenv.data.logs import (
     read_table,
     unix_seconds,
 )
+from recenv.sim.config import out_of_range
 
 EVENTS = ("view", "cart", "fav", "buy")
 EVENT_TYPE = pd.CategoricalDtype(EVENTS)

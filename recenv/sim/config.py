@@ -19,9 +19,9 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from recenv.memory import check_memory
+from recenv.sim.memory import check_memory
 
-PRESET_DIR = Path(__file__).resolve().parent.parent / "conf" / "env"
+PRESET_DIR = Path(__file__).resolve().parent.parent / "presets" / "env"
 
 
 class Bound(NamedTuple):
@@ -361,7 +361,7 @@ class EnvConfig(Validated):
     max_steps: int = 50  # steps before a session is truncated
     catalog_seed: int = 0  # the world (catalog, segments) is fixed by this, not by reset seeds
     expose_hidden_state: bool = False  # put taste, patience, budget ... in info["hidden"]
-    calibration: str = ""  # fitted click model (name in recenv/calibrations or a .json path)
+    calibration: str = ""  # fitted click model (name in presets/calibrations or a .json path)
     episode: str = "session"  # "session": one visit; "shopper": visits until the shopper leaves
     max_visits: int = 10  # episode: shopper: visits before the episode is truncated
     evaluation_session: int = 0  # session index evaluations start at (cold start: after releases)
@@ -436,7 +436,7 @@ def _nested_schema(spec: dataclasses.Field) -> type | None:
 
 
 def available_presets() -> list[str]:
-    """Names of the scenario presets shipped in ``conf/env``."""
+    """Names of the scenario presets shipped in ``recenv/presets/env``."""
     return sorted(path.stem for path in PRESET_DIR.glob("*.yaml"))
 
 
@@ -445,7 +445,7 @@ def load_preset(name: str) -> dict[str, Any]:
     import yaml
 
     presets = available_presets()
-    if name not in presets:  # a name, never a path: presets cannot leave conf/env
+    if name not in presets:  # a name, never a path: presets cannot leave recenv/presets/env
         raise ValueError(f"unknown env preset {name!r}; choose one of {presets}")
     return yaml.safe_load((PRESET_DIR / f"{name}.yaml").read_text()) or {}
 

@@ -25,11 +25,11 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from recenv import streams
-from recenv.catalog import Catalog, build_catalog
-from recenv.choice import item_utility, sample_position
-from recenv.config import EnvConfig
-from recenv.dynamics import (
+from recenv.sim import streams
+from recenv.sim.catalog import Catalog, build_catalog
+from recenv.sim.choice import item_utility, sample_position
+from recenv.sim.config import EnvConfig
+from recenv.sim.dynamics import (
     add_fatigue,
     decay_fatigue,
     drift_taste,
@@ -38,16 +38,16 @@ from recenv.dynamics import (
     return_probability,
     satiate,
 )
-from recenv.funnel import cart_probability, checkout_probability, step_reward
-from recenv.params import ItemTable, ModelParams, item_table, model_params
-from recenv.shoppers import (
+from recenv.sim.funnel import cart_probability, checkout_probability, step_reward
+from recenv.sim.params import ItemTable, ModelParams, item_table, model_params
+from recenv.sim.shoppers import (
     Population,
-    _draw_shopper,
     build_population,
+    draw_shopper,
     draw_shoppers,
     start_next_visit,
 )
-from recenv.state import (
+from recenv.sim.state import (
     CART_ITEMS,
     CART_VALUE,
     CARTS,
@@ -61,7 +61,7 @@ from recenv.state import (
     STEP,
     ShopperState,
 )
-from recenv.threads import ThreadSplitter
+from recenv.sim.threads import ThreadSplitter
 
 PARALLEL_FROM = 2048  # shoppers per step from which the parallel kernel pays off
 _ONE_BLOCK_FROM = 256  # shoppers from which observations are copied into one block
@@ -96,7 +96,7 @@ class World(NamedTuple):
 def build_world(config: EnvConfig) -> World:
     """Draw the catalog and the population from independent streams of ``catalog_seed``."""
     if config.calibration:
-        from recenv.calibration import calibrated_world  # only calibrated scenarios need it
+        from recenv.sim.calibrated import calibrated_world  # only calibrated scenarios need it
 
         return World(*calibrated_world(config))
     catalog_seq, population_seq = np.random.SeedSequence(config.catalog_seed).spawn(2)
@@ -243,7 +243,7 @@ def _step_rows(start, stop, slates, restart, state, items, population, params, o
     for n in range(start, stop):
         if restart[n]:
             state.session[n] = state.session[n] + np.uint64(1)
-            _draw_shopper(n, state, items, population, params)
+            draw_shopper(n, state, items, population, params)
             continue
         (
             reward[n],

@@ -11,11 +11,11 @@ import numpy as np
 from gymnasium.error import ResetNeeded
 from numpy.typing import NDArray
 
-from recenv import spaces as recenv_spaces
-from recenv import streams
-from recenv.config import EnvConfig, config_from_dict, deep_update, make_config, out_of_range
-from recenv.core import Simulator, StepOutcome
-from recenv.state import EVENT_NAMES, SESSION_FEATURES
+from recenv.sim import spaces as recenv_spaces
+from recenv.sim import streams
+from recenv.sim.config import EnvConfig, config_from_dict, deep_update, make_config, out_of_range
+from recenv.sim.core import Simulator, StepOutcome
+from recenv.sim.state import EVENT_NAMES, SESSION_FEATURES
 
 _FIRST_ROW = np.zeros(1, dtype=np.int64)
 
@@ -77,7 +77,7 @@ class ShoppingEnv(gym.Env):
     ``gymnasium.error.ResetNeeded`` (the vector env resets ended slots itself).
 
     **Arguments.** ``config`` (``EnvConfig`` or mapping), ``preset`` (a name from
-    ``conf/env``, default ``"default"``), ``render_mode`` (``"ansi"``), and nested
+    ``recenv/presets/env``, default ``"default"``), ``render_mode`` (``"ansi"``), and nested
     overrides as keyword arguments, e.g. ``ShoppingEnv(preset="small", slate_size=3)``.
 
     **Seeding.** ``reset(seed=s)`` starts session 0 of slot 0 of run ``s``; each later
@@ -86,7 +86,7 @@ class ShoppingEnv(gym.Env):
     ``ShoppingVectorEnv`` seeded ``s`` reproduces this env seeded ``s`` at slot ``i``.
     ``reset(options={"session_index": k})`` jumps to session ``k``. ``split``
     (``"train"``, ``"validation"`` or ``"evaluation"``) picks a population split: for any
-    seeds, the shoppers of two splits, or of two seeds, never coincide (``recenv.streams``).
+    seeds, the shoppers of two splits, or of two seeds, never coincide (``recenv.sim.streams``).
     Seeds are integers >= 0 of any size (``2**64`` is its own run, not seed 0); unknown
     options raise ``ValueError``, by the rule both envs share (``check_reset``).
 

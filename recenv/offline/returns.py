@@ -27,7 +27,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import optimize, stats
 
-from recenv.data.sessions import SessionLog
+from recenv.offline.data.sessions import SessionLog
 from recenv.stats import Estimate, bootstrap
 
 HOUR = 3600.0

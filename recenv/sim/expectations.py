@@ -15,11 +15,11 @@ import numpy as np
 from numba import njit, prange
 from numpy.typing import NDArray
 
-from recenv.choice import click_probability_alone, item_utility
-from recenv.core import Simulator
-from recenv.dynamics import patience_change
-from recenv.funnel import cart_probability, checkout_probability, step_reward
-from recenv.state import CART_ITEMS, CART_VALUE
+from recenv.sim.choice import click_probability_alone, item_utility
+from recenv.sim.core import Simulator
+from recenv.sim.dynamics import patience_change
+from recenv.sim.funnel import cart_probability, checkout_probability, step_reward
+from recenv.sim.state import CART_ITEMS, CART_VALUE
 
 
 class ExpectedOutcome(NamedTuple):

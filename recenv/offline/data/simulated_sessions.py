@@ -32,12 +32,12 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from recenv.config import EnvConfig
-from recenv.data.logs import LoadReport
-from recenv.data.sessions import DEFAULT_GAP_MINUTES, SessionLog
-from recenv.env import resolve_config
-from recenv.state import SESSION_FEATURES
-from recenv.vector import ShoppingVectorEnv
+from recenv.offline.data.logs import LoadReport
+from recenv.offline.data.sessions import DEFAULT_GAP_MINUTES, SessionLog
+from recenv.sim.config import EnvConfig
+from recenv.sim.env import resolve_config
+from recenv.sim.state import SESSION_FEATURES
+from recenv.sim.vector import ShoppingVectorEnv
 
 STEP = SESSION_FEATURES.index("step")  # the observation's step-within-visit column
 

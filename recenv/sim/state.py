@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from recenv.config import EnvConfig
+from recenv.sim.config import EnvConfig
 
 # Event codes stored beside each history entry.
 EVENT_PAD, EVENT_VIEWED, EVENT_CLICKED, EVENT_CARTED, EVENT_BOUGHT = 0, 1, 2, 3, 4

@@ -1,6 +1,6 @@
 """Real logged data: loaders with row-and-column errors, the Open Bandit Dataset, session logs."""
 
-from recenv.data.logs import (
+from recenv.offline.data.logs import (
     EVENT_COLUMNS,
     LoadReport,
     LoggedImpressions,
@@ -8,8 +8,8 @@ from recenv.data.logs import (
     load_event_log,
     validate_impressions,
 )
-from recenv.data.obd import load_obd
-from recenv.data.sessions import (
+from recenv.offline.data.obd import load_obd
+from recenv.offline.data.sessions import (
     EVENTS,
     TAOBAO_WINDOW,
     SessionLog,

@@ -11,8 +11,8 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from recenv.catalog import Catalog
-from recenv.config import EnvConfig
+from recenv.sim.catalog import Catalog
+from recenv.sim.config import EnvConfig
 
 
 class ModelParams(NamedTuple):

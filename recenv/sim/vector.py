@@ -11,12 +11,12 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from numpy.typing import NDArray
 
-from recenv import spaces as recenv_spaces
-from recenv import streams
-from recenv.config import EnvConfig, out_of_range
-from recenv.core import Simulator, StepOutcome
-from recenv.env import check_reset, resolve_config
-from recenv.memory import check_memory
+from recenv.sim import spaces as recenv_spaces
+from recenv.sim import streams
+from recenv.sim.config import EnvConfig, out_of_range
+from recenv.sim.core import Simulator, StepOutcome
+from recenv.sim.env import check_reset, resolve_config
+from recenv.sim.memory import check_memory
 
 
 class ShoppingVectorEnv(VectorEnv):
@@ -29,7 +29,7 @@ class ShoppingVectorEnv(VectorEnv):
     ``seed=s, options={"slot": i}`` (same ``split``): the same shoppers, responses and
     trajectories under the same actions, session after session. Two seeds, or two splits
     (``"train"``, ``"validation"``, ``"evaluation"``), never share a shopper
-    (``recenv.streams``). ``reset()`` without a seed moves every slot to its next session.
+    (``recenv.sim.streams``). ``reset()`` without a seed moves every slot to its next session.
 
     **Autoreset** (Gymnasium 1.x), chosen with ``autoreset_mode``:
 

@@ -6,7 +6,7 @@ like the Open Bandit Dataset: item, position, click, the logging propensity of t
 that position, and the shopper's segment as a user feature. ``first_step_ctr`` runs a
 slate policy the same way and measures its CTR per shown item: the ground truth that
 off-policy estimates are checked against. ``logistic_click_log`` instead draws clicks
-from known coefficients of the calibration's own model (``recenv.calibration``), so that
+from known coefficients of the calibration's own model (``recenv.offline.calibration``), so that
 fitting it, and what is built from the fit, can be checked against the truth.
 """
 
@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from recenv.config import EnvConfig
-from recenv.data.logs import LoggedImpressions
-from recenv.env import resolve_config
-from recenv.vector import ShoppingVectorEnv
+from recenv.offline.data.logs import LoggedImpressions
+from recenv.sim.config import EnvConfig
+from recenv.sim.env import resolve_config
+from recenv.sim.vector import ShoppingVectorEnv
 
 SlatePolicy = Callable[[dict[str, NDArray], dict, np.random.Generator], NDArray[np.int64]]
 

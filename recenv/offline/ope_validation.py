@@ -15,12 +15,12 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from recenv.calibration import fit_click_model
-from recenv.config import EnvConfig
-from recenv.core import build_world
-from recenv.data.synthetic import first_step_ctr, simulate_log, uniform_slates
-from recenv.ope import ESTIMATORS, epsilon_greedy_slate_target, off_policy_estimates
-from recenv.params import item_table
+from recenv.offline.calibration import fit_click_model
+from recenv.offline.data.synthetic import first_step_ctr, simulate_log, uniform_slates
+from recenv.offline.ope import ESTIMATORS, epsilon_greedy_slate_target, off_policy_estimates
+from recenv.sim.config import EnvConfig
+from recenv.sim.core import build_world
+from recenv.sim.params import item_table
 
 
 def fixed_slate_policy(slate: NDArray[np.int64], n_items: int, epsilon: float) -> Callable:
