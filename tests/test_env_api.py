@@ -125,6 +125,32 @@ def test_same_step_autoreset_reports_final_observation() -> None:
     assert not in_sync.any()  # both slots ended within the run
 
 
+@pytest.mark.parametrize("mode", ["NEXT_STEP", "SAME_STEP"])
+def test_copy_false_writes_the_same_observations_into_the_same_arrays(mode: str) -> None:
+    """``copy=False`` reuses one set of arrays (fewer allocations); the values, final
+    observations included, are those of the default fresh copies."""
+    actions = random_slates(100, 300, 1, 30, seed=2)  # 300 shoppers: one-block observations
+    fresh = ShoppingVectorEnv(300, preset="small", autoreset_mode=mode)
+    reused = ShoppingVectorEnv(300, preset="small", autoreset_mode=mode, copy=False)
+    fresh_obs, _ = fresh.reset(seed=SEED)
+    reused_obs, _ = reused.reset(seed=SEED)
+    assert_same_observation(fresh_obs, reused_obs)
+    first = reused_obs["history"]
+    for action in actions:
+        fresh_obs, reward, *_, fresh_info = fresh.step(action)
+        reused_obs, reused_reward, *_, reused_info = reused.step(action)
+        assert reused_obs["history"] is first and fresh_obs["history"] is not first
+        assert_same_observation(fresh_obs, reused_obs)
+        np.testing.assert_array_equal(reward, reused_reward)
+        if "final_obs" in fresh_info:
+            for row in np.flatnonzero(fresh_info["_final_obs"]):
+                final = reused_info["final_obs"][row]
+                assert_same_observation(fresh_info["final_obs"][row], final)
+                assert final["history"].base is not first.base
+    with pytest.raises(ValueError, match="copy: expected true/false"):
+        ShoppingVectorEnv(2, preset="small", copy="no")
+
+
 def test_session_index_option_jumps_to_that_shopper() -> None:
     env = ShoppingEnv(preset="small")
     env.reset(seed=SEED)

@@ -94,13 +94,13 @@ def test_a_returning_shopper_keeps_taste_and_history_and_carries_unspent_budget(
     for expected_step in (1, 2):
         outcome = step(sim, 3)
         assert state.features[0, STEP] == expected_step
-    history, taste = state.history_items.copy(), state.taste.copy()  # drifted by the purchase
+    history, taste = sim.observe()["history"], state.taste.copy()  # drifted by the purchase
     outcome = step(sim, 3)  # the third step ends the visit: the shopper comes back
     assert not outcome.terminated[0] and not outcome.truncated[0]
     assert state.visit[0] == 1 and state.features[0, VISIT] == 1
     assert state.features[0, STEP] == 0 and state.features[0, RETURNING] == 1
     np.testing.assert_array_equal(state.taste, taste)
-    np.testing.assert_array_equal(state.history_items[0, 1:], history[0, :-1])  # kept, shifted
+    np.testing.assert_array_equal(sim.observe()["history"][0, 1:], history[0, :-1])  # kept
     # spent `price` in the first visit; a quarter of the base budget back, capped at the base
     assert state.budget[0] == pytest.approx(min(base - price + 0.25 * base, base), rel=1e-5)
 

@@ -8,18 +8,52 @@ For shopper n and item j shown at position k of the slate:
               - fatigue_weight * fatigue[n, category[j]]
               + need_weight * log(need[n, category[j]])  (needs on: satiation, complements)
               + intent term (bonus for the searched category, penalty for others)
+              + promotion_boost if category[j] is on promotion (``dynamics``)
               - position_bias * log(1 + k)
               (-inf if j is not on sale yet)
 
 and the shopper clicks position k with probability
 ``exp(u[n, k]) / (exp(no_click_utility) + sum_k' exp(u[n, k']))``, or nothing.
+
+Every term is assembled here: the per-item and per-position terms once per env
+(``static_utility``, ``log_relative_price``, ``position_utility``, read by ``params.item_table``),
+the per-shopper terms in ``item_utility``, the slate in ``choose``.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
+from numpy.typing import NDArray
+
+from recenv.sim.catalog import Catalog
+from recenv.sim.config import EnvConfig
+from recenv.sim.dynamics import promotion_utility
+
+
+def static_utility(config: EnvConfig, catalog: Catalog) -> NDArray[np.float32]:
+    """``appeal + quality_weight * quality`` per item: the terms no shopper changes."""
+    return (catalog.appeal + config.choice.quality_weight * catalog.quality).astype(np.float32)
+
+
+def log_relative_price(catalog: Catalog) -> NDArray[np.float32]:
+    """``log(price / median_price)`` per item, which price sensitivity multiplies."""
+    return np.log(catalog.price / catalog.median_price).astype(np.float32)
+
+
+def position_utility(config: EnvConfig, catalog: Catalog) -> NDArray[np.float32]:
+    """``-position_bias * log(1 + k)`` per slate position, or the calibrated utilities."""
+    if catalog.position_utility is not None:
+        if len(catalog.position_utility) != config.slate_size:
+            raise ValueError(
+                f"slate_size = {config.slate_size} does not match the calibrated world's "
+                f"{len(catalog.position_utility)} positions"
+            )
+        return np.asarray(catalog.position_utility, dtype=np.float32)
+    bias = config.choice.position_bias
+    return (-bias * np.log1p(np.arange(config.slate_size))).astype(np.float32)
 
 
 @njit(cache=True, inline="always")
@@ -49,9 +83,33 @@ def item_utility(
             utility += params.intent_bonus
         else:
             utility -= params.off_intent_penalty
+    if params.promotion_boost > 0.0:
+        utility += promotion_utility(category, session[shopper], params)
     if items.release_session[item] > session[shopper]:
         utility = -math.inf
     return utility, affinity, category_fatigue
+
+
+@njit(cache=True, inline="always")
+def choose(shopper, slates, state, items, params, uniform):
+    """Row ``shopper``'s response to its slate: the clicked position, or the slate size for
+    no click. Keeps each position's utility and affinity in the state's slate scratch."""
+    for k in range(slates.shape[1]):
+        utility, affinity, _ = item_utility(
+            state.taste,
+            state.price_sensitivity,
+            state.fatigue,
+            state.need,
+            state.intent,
+            state.session,
+            shopper,
+            slates[shopper, k],
+            items,
+            params,
+        )
+        state.slate_utility[shopper, k] = utility + items.position_utility[k]
+        state.slate_affinity[shopper, k] = affinity
+    return sample_position(state.slate_utility, shopper, params.no_click_utility, uniform)
 
 
 @njit(cache=True, inline="always")

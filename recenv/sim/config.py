@@ -304,6 +304,8 @@ class DynamicsConfig(Validated):
     Patience: ``patience += -patience_decay - boredom * fatigue[shown]
     + clicked * patience_per_quality * quality + bought * purchase_patience``, capped at
     ``max_patience``: good clicks restore it, clickbait and monotony drain it.
+    Promotion: each session the shop promotes category ``session mod n_categories``, whose
+    items gain ``promotion_boost`` of click utility.
     """
 
     taste_drift_click: float = 0.05  # step toward a clicked item's embedding
@@ -324,6 +326,7 @@ class DynamicsConfig(Validated):
     need_recovery: float = 0.05  # share of the gap to need 1 closed each step
     need_recovery_per_visit: float = 0.5  # share of that gap closed between two visits
     max_need: float = 2.0  # cap of a category's need (complements raise it above 1)
+    promotion_boost: float = 0.0  # click utility of the promoted category (0: no promotion)
 
     bounds: ClassVar[dict[str, Bound]] = {
         "taste_drift_click": PROBABILITY,
@@ -342,6 +345,7 @@ class DynamicsConfig(Validated):
         "need_recovery_per_visit": PROBABILITY,
         "max_need": Bound(1, None),
         "query_fatigue": NON_NEGATIVE,
+        "promotion_boost": NON_NEGATIVE,
     }
     choices: ClassVar[dict[str, tuple[str, ...]]] = {"fatigue_unit": ("item", "category")}
 

@@ -121,6 +121,7 @@ class ShoppingEnv(gym.Env):
         self._seeded = False
         self._slot = 0
         self._last_outcome: StepOutcome | None = None
+        self._outcome = StepOutcome.allocate(1)
         self._needs_reset = True  # before the first reset and after an episode ends
 
     @property
@@ -150,7 +151,7 @@ class ShoppingEnv(gym.Env):
         self.simulator.start_sessions(_FIRST_ROW)
         self._last_outcome = None
         self._needs_reset = False
-        return self._observation(), self._info(None)
+        return _first_row(self.simulator.observe()), self._info(None)
 
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self._needs_reset:
@@ -161,12 +162,14 @@ class ShoppingEnv(gym.Env):
                 "truncated); call reset() to start the next session"
             )
         slates = recenv_spaces.validate_slates(action, 1, self.config, batched=False)
-        outcome = self.simulator.step(slates)
+        # the outcome's arrays are reused (read into Python scalars below); the
+        # observation's are fresh every step
+        outcome, observation = self.simulator.step_and_observe(slates, outcome=self._outcome)
         self._last_outcome = outcome
         terminated, truncated = bool(outcome.terminated[0]), bool(outcome.truncated[0])
         self._needs_reset = terminated or truncated
         return (
-            self._observation(),
+            _first_row(observation),
             float(outcome.reward[0]),
             terminated,
             truncated,
@@ -176,11 +179,13 @@ class ShoppingEnv(gym.Env):
     def render(self) -> str | None:
         if self.render_mode != "ansi":
             return None
-        state = self.simulator.state
-        features = dict(zip(SESSION_FEATURES, state.features[0].tolist(), strict=True))
+        observation = _first_row(self.simulator.observe())
+        features = dict(zip(SESSION_FEATURES, observation["session"].tolist(), strict=True))
         shown = [
             f"{item}:{EVENT_NAMES[event]}"
-            for item, event in zip(state.history_items[0], state.history_events[0], strict=True)
+            for item, event in zip(
+                observation["history"], observation["history_events"], strict=True
+            )
             if event
         ]
         return (
@@ -189,26 +194,28 @@ class ShoppingEnv(gym.Env):
             f"recent: {' '.join(shown[:8])}"
         )
 
-    def _observation(self) -> dict[str, Any]:
-        observation = {key: value[0] for key, value in self.simulator.observe().items()}
-        observation["query"] = np.int64(observation["query"])
-        return observation
-
     def _info(self, outcome: StepOutcome | None) -> dict[str, Any]:
         state = self.simulator.state
-        info: dict[str, Any] = {"session_index": int(state.session[0])}
-        if outcome is not None:
-            info.update(
-                click=bool(outcome.clicked[0]),
-                clicked_item=int(outcome.clicked_item[0]),
-                cart=bool(outcome.carted[0]),
-                purchase=bool(outcome.purchased[0]),
-                revenue=float(outcome.revenue[0]),
-                items_bought=int(outcome.items_bought[0]),
-            )
+        if outcome is None:
+            info: dict[str, Any] = {"session_index": int(state.session[0])}
+        else:
+            info = {
+                "session_index": int(state.session[0]),
+                "click": bool(outcome.clicked[0]),
+                "clicked_item": int(outcome.clicked_item[0]),
+                "cart": bool(outcome.carted[0]),
+                "purchase": bool(outcome.purchased[0]),
+                "revenue": float(outcome.revenue[0]),
+                "items_bought": int(outcome.items_bought[0]),
+            }
         if self.config.expose_hidden_state:
             info["hidden"] = {key: value[0] for key, value in self.simulator.hidden().items()}
         return info
+
+
+def _first_row(observation: dict[str, NDArray]) -> dict[str, Any]:
+    """The single shopper's observation: row 0 of each array (``query`` an ``np.int64``)."""
+    return {key: value[0] for key, value in observation.items()}
 
 
 def check_reset(

@@ -16,8 +16,9 @@ from typing import Any, NamedTuple
 # Bytes per unit of each size, read off the arrays that size allocates.
 # (measured peaks of construct + reset + step, rounded up)
 _PER_SHOPPER_FIXED = 512  # scalar traits, session features, step outcome, observation
-_PER_HISTORY_ENTRY = 96  # ids + events (int64) in state, observations, spaces, the shift
-_PER_CART_SLOT = 64  # int64 id in state, observations and spaces
+_PER_HISTORY_ENTRY = 88  # ids + events: int32 + int8 ring in state, int64 in observations
+# (fresh and final) and in the batched spaces (nvec and start)
+_PER_CART_SLOT = 64  # id: int32 in state, int64 in observations and spaces
 _PER_SLATE_POSITION = 40  # utility, affinity (float64), the action, its validated copies
 _PER_CATEGORY = 8  # fatigue and need (float32)
 _PER_EMBEDDING_DIM = 8  # taste and cart embedding sum (float32)

@@ -1,84 +1,124 @@
-"""Flat, compiled-kernel-friendly views of the config and the catalog.
+"""The compiled kernels' view of a scenario: one tuple of scalars, one of item arrays.
 
-The kernels in ``core``, ``shoppers`` and ``expectations`` take these named tuples: one
-of scalars (``ModelParams``) and one of item arrays (``ItemTable``), built once per env.
+The parameters the kernels read are derived from the config here, and nowhere else:
+
+* ``ModelParams`` has one field per scalar (int, float, bool) config field of the parts
+  the step reads — ``shoppers``, ``choice``, ``funnel``, ``dynamics`` and the env's own
+  fields — under the field's own name: a new config field is ``params.<name>`` in every
+  kernel without another edit;
+* ``DERIVED`` adds what the kernels need in another form: a string choice as a flag, the
+  drawn catalog's sizes and cheapest price;
+* ``OUTSIDE_KERNEL`` lists the config fields no kernel reads, each with the module where it
+  acts instead (the whole ``catalog`` section: the drawn world, read through ``ItemTable``).
+
+``tests/test_params.py`` checks the three are complete: every config field reaches a kernel
+(copied or as a source of a derived field) or is listed outside, never both; every kernel
+field is read by a kernel; every field outside is read where it says.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import collections
+import dataclasses
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
+from recenv.sim import choice
 from recenv.sim.catalog import Catalog
 from recenv.sim.config import EnvConfig
 
+KERNEL_SECTIONS = ("", "shoppers", "choice", "funnel", "dynamics")  # "": EnvConfig's own
 
-class ModelParams(NamedTuple):
-    """Every scalar the dynamics use, flattened from ``EnvConfig`` (see there for meaning)."""
+OUTSIDE_KERNEL: dict[str, tuple[str, str]] = {  # config field (or section) -> (module, why)
+    "catalog": ("recenv.sim.catalog", "drawn into the Catalog, read through ItemTable"),
+    "catalog.observable_embeddings": ("recenv.sim.env", "whether item_features show embeddings"),
+    "slate_size": ("recenv.sim.spaces", "the action space; kernels read the slates' shape"),
+    "history_length": ("recenv.sim.state", "the length of the history ring"),
+    "catalog_seed": ("recenv.sim.core", "build_world draws the world from it"),
+    "expose_hidden_state": ("recenv.sim.env", "whether info carries the hidden state"),
+    "calibration": ("recenv.sim.core", "build_world reads the calibrated world"),
+    "evaluation_session": ("agents.evaluation", "the session evaluations start at"),
+    "shoppers.n_segments": ("recenv.sim.shoppers", "build_population draws the segments"),
+    "shoppers.return_gap_hours": ("recenv.offline.data.simulated_sessions", "log time stamps"),
+    "shoppers.return_gap_log_std": ("recenv.offline.data.simulated_sessions", "log time stamps"),
+    "choice.position_bias": ("recenv.sim.choice", "position_utility, in ItemTable"),
+    "choice.quality_weight": ("recenv.sim.choice", "static_utility, in ItemTable"),
+}
 
-    n_items: int
-    n_categories: int
-    slate_size: int
-    cart_capacity: int
-    max_steps: int
-    min_price: float
-    # shoppers
-    n_segments: int
-    taste_noise: float
-    taste_scale: float
-    price_sensitivity_mean: float
-    price_sensitivity_std: float
-    budget_log_mean: float
-    budget_log_std: float
-    patience_mean: float
-    patience_std: float
-    returning_fraction: float
-    initial_history: int
-    history_candidates: int
-    intent_probability: float
-    intent_bonus: float
-    off_intent_penalty: float
-    return_bias: float
-    return_satisfaction: float
-    return_purchase: float
-    budget_refill: float
-    episode_is_shopper: bool
-    max_visits: int
-    # choice
-    no_click_utility: float
-    fatigue_weight: float
-    # funnel
-    cart_bias: float
-    cart_quality_weight: float
-    cart_taste_weight: float
-    checkout_bias: float
-    checkout_quality_weight: float
-    reward_click: float
-    reward_cart: float
-    reward_purchase: float
-    purchase_is_revenue: bool
-    checkout_ends_session: bool
-    # dynamics
-    taste_drift_click: float
-    taste_drift_purchase: float
-    fatigue_per_exposure: float
-    fatigue_decay: float
-    patience_decay: float
-    patience_per_quality: float
-    purchase_patience: float
-    boredom: float
-    max_patience: float
-    fatigue_per_category: bool  # a slate adds fatigue once per category, not per item
-    query_fatigue: float
-    needs_active: bool  # satiation or complements: needs move (else they stay 1)
-    satiation: float
-    complement_boost: float
-    need_weight: float
-    need_recovery: float
-    need_recovery_per_visit: float
-    max_need: float
+
+def _catalog_value(name: str) -> Callable[[EnvConfig, Catalog], Any]:
+    return lambda config, catalog: getattr(catalog, name)
+
+
+DERIVED: dict[str, tuple[Callable[[EnvConfig, Catalog], Any], tuple[str, ...]]] = {
+    # kernel field: (how it is computed, the config fields it comes from)
+    "n_items": (_catalog_value("n_items"), ("catalog.n_items",)),
+    "n_categories": (_catalog_value("n_categories"), ("catalog.n_categories",)),
+    "min_price": (lambda config, catalog: float(catalog.price.min()), ()),
+    "episode_is_shopper": (lambda config, catalog: config.episode == "shopper", ("episode",)),
+    "purchase_is_revenue": (
+        lambda config, catalog: config.funnel.purchase_reward == "revenue",
+        ("funnel.purchase_reward",),
+    ),
+    "fatigue_per_category": (  # a slate adds fatigue once per category, not per item
+        lambda config, catalog: config.dynamics.fatigue_unit == "category",
+        ("dynamics.fatigue_unit",),
+    ),
+    "needs_active": (  # satiation or complements on: needs move (else they stay 1)
+        lambda config, catalog: (
+            config.dynamics.satiation > 0 or config.dynamics.complement_boost > 0
+        ),
+        ("dynamics.satiation", "dynamics.complement_boost"),
+    ),
+}
+
+
+def config_fields(schema: type = EnvConfig, section: str = "") -> list[tuple[str, str, str]]:
+    """Every leaf field of the config as ``(section, name, type name)``; ``""`` = EnvConfig."""
+    fields = []
+    for spec in dataclasses.fields(schema):
+        factory = spec.default_factory
+        if factory is not dataclasses.MISSING and dataclasses.is_dataclass(factory):
+            fields += config_fields(factory, spec.name)  # type: ignore[arg-type]
+        else:
+            kind = spec.type if isinstance(spec.type, str) else spec.type.__name__
+            fields.append((section, spec.name, kind))
+    return fields
+
+
+def dotted(section: str, name: str) -> str:
+    """``"dynamics.boredom"``, or ``"max_steps"`` for EnvConfig's own fields."""
+    return f"{section}.{name}" if section else name
+
+
+def _copied_fields() -> list[tuple[str, str]]:
+    """The scalar config fields the kernels read as they are, as ``(section, name)``."""
+    return [
+        (section, name)
+        for section, name, kind in config_fields()
+        if section in KERNEL_SECTIONS
+        and kind in ("int", "float", "bool")
+        and dotted(section, name) not in OUTSIDE_KERNEL
+    ]
+
+
+COPIED = _copied_fields()
+ModelParams = collections.namedtuple(  # type: ignore[misc]  # generated: see the docstring
+    "ModelParams", [name for _, name in COPIED] + list(DERIVED), module=__name__
+)
+
+
+def model_params(config: EnvConfig, catalog: Catalog) -> ModelParams:
+    """The kernels' scalars of a validated config and its drawn catalog."""
+    copied = {
+        name: getattr(getattr(config, section) if section else config, name)
+        for section, name in COPIED
+    }
+    derived = {name: compute(config, catalog) for name, (compute, _) in DERIVED.items()}
+    return ModelParams(**copied, **derived)
 
 
 class ItemTable(NamedTuple):
@@ -90,106 +130,21 @@ class ItemTable(NamedTuple):
     price: NDArray[np.float32]
     quality: NDArray[np.float32]
     appeal: NDArray[np.float32]
-    category: NDArray[np.int64]
+    category: NDArray[np.int32]
     release_session: NDArray[np.int64]
     position_utility: NDArray[np.float32]  # (slate_size,), -position_bias * log(1 + k)
 
 
-def model_params(config: EnvConfig, catalog: Catalog) -> ModelParams:
-    """Flatten a validated config into the kernels' scalar tuple."""
-    shoppers, choice, funnel, dynamics = (
-        config.shoppers,
-        config.choice,
-        config.funnel,
-        config.dynamics,
-    )
-    return ModelParams(
-        n_items=catalog.n_items,
-        n_categories=catalog.n_categories,
-        slate_size=config.slate_size,
-        cart_capacity=config.cart_capacity,
-        max_steps=config.max_steps,
-        min_price=float(catalog.price.min()),
-        n_segments=shoppers.n_segments,
-        taste_noise=shoppers.taste_noise,
-        taste_scale=shoppers.taste_scale,
-        price_sensitivity_mean=shoppers.price_sensitivity_mean,
-        price_sensitivity_std=shoppers.price_sensitivity_std,
-        budget_log_mean=shoppers.budget_log_mean,
-        budget_log_std=shoppers.budget_log_std,
-        patience_mean=shoppers.patience_mean,
-        patience_std=shoppers.patience_std,
-        returning_fraction=shoppers.returning_fraction,
-        initial_history=shoppers.initial_history,
-        history_candidates=shoppers.history_candidates,
-        intent_probability=shoppers.intent_probability,
-        intent_bonus=shoppers.intent_bonus,
-        off_intent_penalty=shoppers.off_intent_penalty,
-        return_bias=shoppers.return_bias,
-        return_satisfaction=shoppers.return_satisfaction,
-        return_purchase=shoppers.return_purchase,
-        budget_refill=shoppers.budget_refill,
-        episode_is_shopper=config.episode == "shopper",
-        max_visits=config.max_visits,
-        no_click_utility=choice.no_click_utility,
-        fatigue_weight=choice.fatigue_weight,
-        cart_bias=funnel.cart_bias,
-        cart_quality_weight=funnel.cart_quality_weight,
-        cart_taste_weight=funnel.cart_taste_weight,
-        checkout_bias=funnel.checkout_bias,
-        checkout_quality_weight=funnel.checkout_quality_weight,
-        reward_click=funnel.reward_click,
-        reward_cart=funnel.reward_cart,
-        reward_purchase=funnel.reward_purchase,
-        purchase_is_revenue=funnel.purchase_reward == "revenue",
-        checkout_ends_session=funnel.checkout_ends_session,
-        taste_drift_click=dynamics.taste_drift_click,
-        taste_drift_purchase=dynamics.taste_drift_purchase,
-        fatigue_per_exposure=dynamics.fatigue_per_exposure,
-        fatigue_decay=dynamics.fatigue_decay,
-        patience_decay=dynamics.patience_decay,
-        patience_per_quality=dynamics.patience_per_quality,
-        purchase_patience=dynamics.purchase_patience,
-        boredom=dynamics.boredom,
-        max_patience=dynamics.max_patience,
-        fatigue_per_category=dynamics.fatigue_unit == "category",
-        query_fatigue=dynamics.query_fatigue,
-        needs_active=dynamics.satiation > 0 or dynamics.complement_boost > 0,
-        satiation=dynamics.satiation,
-        complement_boost=dynamics.complement_boost,
-        need_weight=dynamics.need_weight,
-        need_recovery=dynamics.need_recovery,
-        need_recovery_per_visit=dynamics.need_recovery_per_visit,
-        max_need=dynamics.max_need,
-    )
-
-
 def item_table(config: EnvConfig, catalog: Catalog) -> ItemTable:
-    """Precompute the per-item terms of the click utility once per env."""
-    choice = config.choice
+    """The catalog's arrays with the choice model's per-item terms, computed once per env."""
     return ItemTable(
         embedding=catalog.embedding,
-        static_utility=(catalog.appeal + choice.quality_weight * catalog.quality).astype(
-            np.float32
-        ),
-        log_price=np.log(catalog.price / catalog.median_price).astype(np.float32),
+        static_utility=choice.static_utility(config, catalog),
+        log_price=choice.log_relative_price(catalog),
         price=catalog.price,
         quality=catalog.quality,
         appeal=catalog.appeal,
-        category=catalog.category,
+        category=catalog.category.astype(np.int32),
         release_session=catalog.release_session,
-        position_utility=_position_utility(config, catalog),
+        position_utility=choice.position_utility(config, catalog),
     )
-
-
-def _position_utility(config: EnvConfig, catalog: Catalog) -> NDArray[np.float32]:
-    """``-position_bias * log(1 + k)``, or the calibrated per-position utilities."""
-    if catalog.position_utility is not None:
-        if len(catalog.position_utility) != config.slate_size:
-            raise ValueError(
-                f"slate_size = {config.slate_size} does not match the calibrated world's "
-                f"{len(catalog.position_utility)} positions"
-            )
-        return np.asarray(catalog.position_utility, dtype=np.float32)
-    bias = config.choice.position_bias
-    return (-bias * np.log1p(np.arange(config.slate_size))).astype(np.float32)

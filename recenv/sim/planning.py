@@ -26,9 +26,7 @@ from recenv.sim.state import CART_ITEMS
 
 _PLAN_PURPOSE = 0x504C414E  # "PLAN": keeps planning keys apart from every run's keys
 
-OBSERVED = {  # state field <- observation key
-    "history_items": "history",
-    "history_events": "history_events",
+OBSERVED = {  # state field <- observation key (the history ring is loaded on its own)
     "cart_items": "cart",
     "features": "session",
     "intent": "query",
@@ -69,6 +67,10 @@ class ScratchWorld:
             _repeat_into(getattr(state, field), observation[source], self.copies)
         for field, source in HIDDEN.items():
             _repeat_into(getattr(state, field), hidden[source], self.copies)
+        state.load_history(
+            np.repeat(observation["history"], self.copies, axis=0),
+            np.repeat(observation["history_events"], self.copies, axis=0),
+        )
         cart = np.asarray(observation["cart"])
         n_items = self.simulator.params.n_items
         embedding = np.vstack([self.simulator.items.embedding, np.zeros((1, state.taste.shape[1]))])

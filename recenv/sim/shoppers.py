@@ -18,10 +18,30 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+from recenv.sim.borrow import borrowed
 from recenv.sim.catalog import Catalog
 from recenv.sim.config import ShopperConfig
-from recenv.sim.state import EVENT_BOUGHT, EVENT_CLICKED, EVENT_PAD, RETURNING, VISIT
-from recenv.sim.streams import HISTORY_DRAW, SHOPPER_DRAW, gumbel, normal, stream_base, uniform
+from recenv.sim.dynamics import return_probability
+from recenv.sim.params import ItemTable, ModelParams
+from recenv.sim.state import (
+    EVENT_BOUGHT,
+    EVENT_CLICKED,
+    EVENT_PAD,
+    ITEMS_BOUGHT,
+    RETURNING,
+    VISIT,
+    ShopperState,
+    history_slot,
+)
+from recenv.sim.streams import (
+    HISTORY_DRAW,
+    RETURN_DRAW,
+    SHOPPER_DRAW,
+    gumbel,
+    normal,
+    stream_base,
+    uniform,
+)
 
 _BOUGHT_SHARE_OF_HISTORY = 0.25
 FAVOURITES = 64
@@ -63,7 +83,9 @@ def build_population(
 
 
 def draw_shoppers(rows, state, items, population, params, threads=None) -> None:
-    """Write fresh shoppers into ``rows``, split across ``threads`` when there are many."""
+    """Write fresh shoppers into ``rows``, split across ``threads`` when there are many.
+
+    The model arrives as plain tuples (``core.Simulator``: numba types those fast)."""
     if threads is None or len(rows) < PARALLEL_FROM:
         _draw_rows(0, len(rows), rows, state, items, population, params)
     else:
@@ -73,6 +95,8 @@ def draw_shoppers(rows, state, items, population, params, threads=None) -> None:
 @njit(cache=True, nogil=True)
 def _draw_rows(start, stop, rows, state, items, population, params):
     """Draw the shoppers of ``rows[start:stop]``; releases the GIL so threads can split."""
+    state, items = borrowed(ShopperState(*state)), borrowed(ItemTable(*items))
+    population, params = borrowed(Population(*population)), ModelParams(*params)
     for index in range(start, stop):
         draw_shopper(rows[index], state, items, population, params)
 
@@ -122,6 +146,21 @@ def draw_shopper(row, state, items, population, params):
 
 
 @njit(cache=True, inline="always")
+def return_or_leave(row, state, items, params):
+    """Episode ``shopper``: after a visit the shopper returns with ``return_probability``
+    (satisfaction: patience left, a purchase) unless ``max_visits`` are used up. A return
+    starts the next visit in place; returns the episode's (terminated, truncated)."""
+    base = stream_base(state.key[row], state.session[row], state.visit[row] + 1, RETURN_DRAW)
+    bought = 1.0 if state.features[row, ITEMS_BOUGHT] > 0 else 0.0
+    if uniform(base, 0) >= return_probability(state.patience[row], bought, params):
+        return True, False  # the shopper leaves for good
+    if state.visit[row] + 1 >= params.max_visits:
+        return False, True  # would come back, but the episode's visits are used up
+    start_next_visit(row, state, items, params, base)
+    return False, False
+
+
+@njit(cache=True, inline="always")
 def start_next_visit(row, state, items, params, base):
     """The same shopper's next visit (episode: shopper): taste, segment, price sensitivity and
     history stay; the cart, fatigue and session counters start afresh; patience is drawn
@@ -145,9 +184,10 @@ def start_next_visit(row, state, items, params, base):
 
 @njit(cache=True, inline="always")
 def _clear_session(row, state, params):
-    for h in range(state.history_items.shape[1]):
-        state.history_items[row, h] = params.n_items
-        state.history_events[row, h] = EVENT_PAD
+    for slot in range(state.history_items.shape[1]):
+        state.history_items[row, slot] = params.n_items
+        state.history_events[row, slot] = EVENT_PAD
+    state.history_head[row] = 0
     _clear_visit(row, state, params)
 
 
@@ -169,6 +209,7 @@ def _clear_visit(row, state, params):
 def _draw_past_history(row, state, items, favourites, segment, params):
     base = stream_base(state.key[row], state.session[row], 0, HISTORY_DRAW)
     n_candidates, n_favourites = params.history_candidates, favourites.shape[1]
+    length = state.history_items.shape[1]
     for past in range(params.initial_history):
         best_item, best_score = 0, -math.inf
         for candidate in range(n_candidates):
@@ -180,8 +221,9 @@ def _draw_past_history(row, state, items, favourites, segment, params):
                 score += items.embedding[item, d] * state.taste[row, d]
             if score > best_score:
                 best_item, best_score = item, score
-        state.history_items[row, past] = best_item
+        slot = history_slot(state.history_head[row], past, length)  # past 0 = most recent
+        state.history_items[row, slot] = best_item
         bought = uniform(base, 2 * params.initial_history * n_candidates + past)
-        state.history_events[row, past] = (
+        state.history_events[row, slot] = (
             EVENT_BOUGHT if bought < _BOUGHT_SHARE_OF_HISTORY else EVENT_CLICKED
         )

@@ -19,16 +19,18 @@ class ThreadSplitter:
         self._pool: ThreadPoolExecutor | None = None
 
     def run(self, kernel: Callable[..., None], n: int, args: tuple[Any, ...]) -> None:
+        """The last chunk runs in the calling thread, the others in the pool meanwhile (a
+        hand-off less per call)."""
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.n_threads, thread_name_prefix="recenv")
+            self._pool = ThreadPoolExecutor(max(self.n_threads - 1, 1), thread_name_prefix="recenv")
         bounds = [n * part // self.n_threads for part in range(self.n_threads + 1)]
-        futures = [
-            self._pool.submit(kernel, start, stop, *args)
-            for start, stop in itertools.pairwise(bounds)
-            if stop > start
-        ]
-        for future in futures:
-            future.result()
+        chunks = [(start, stop) for start, stop in itertools.pairwise(bounds) if stop > start]
+        futures = [self._pool.submit(kernel, start, stop, *args) for start, stop in chunks[:-1]]
+        try:
+            kernel(*chunks[-1], *args)
+        finally:  # never return (or raise) while a pool thread still writes the arrays
+            for future in futures:
+                future.result()
 
     def close(self) -> None:
         if self._pool is not None:
