@@ -24,7 +24,7 @@ observation while the row is in cache (``step_and_observe``).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit
@@ -131,6 +131,7 @@ class Simulator:
         self._threads = ThreadSplitter(n_shoppers, PARALLEL_FROM)
         self._no_restart = np.zeros(n_shoppers, dtype=np.bool_)
         self._observation_shapes = observation_shapes(config, n_shoppers)
+        self._rows = [item for item in self._observation_shapes.items() if item[0] != "query"]
         self._unobserved = tuple(new_observation(observation_shapes(config, 0)).values())
         self.shopper_steps = 0  # shopper-steps simulated (restarting rows excluded): budgets
 
@@ -183,6 +184,20 @@ class Simulator:
             observation = new_observation(self._observation_shapes)
         self._run(slates, restart, outcome, _observation_tuple(observation))
         return outcome, observation
+
+    def step_one(self, slates: NDArray[np.int64]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``step_and_observe`` of a one-shopper simulator in Python scalars and 1-D arrays:
+        the single env's path, which spends microseconds on every array crossing into the
+        kernel. Returns the outcome's values (``StepOutcome`` order) and the observation
+        (fresh arrays, ``query`` an ``np.int64``)."""
+        if self.n_shoppers != 1:
+            raise ValueError(f"step_one steps one shopper; this simulator has {self.n_shoppers}")
+        observation = {key: np.empty(shape[1:], dtype) for key, (shape, dtype) in self._rows}
+        state, items, _, params = self._model
+        *outcome, query = _step_one(slates, state, items, params, tuple(observation.values()))
+        self.shopper_steps += 1
+        observation["query"] = np.int64(query)
+        return tuple(outcome), observation
 
     def observe(self, observation: dict[str, NDArray] | None = None) -> dict[str, NDArray]:
         """Batched observation: what an agent may see, never hidden traits. Fresh arrays
@@ -272,7 +287,7 @@ def _observe_rows(start, stop, state, observation):
     state = borrowed(ShopperState(*state))
     history, events, cart, session, query = borrowed(observation)
     for n in range(start, stop):
-        observe_row(n, state, history, events, cart, session, query)
+        query[n] = observe_row(n, state, history, events, cart, session)
 
 
 @njit(cache=True, nogil=True)
@@ -314,7 +329,26 @@ def _step_rows(
                 items_bought[n],
             ) = _step_shopper(n, slates, state, items, params)
         if observe:
-            observe_row(n, state, history, events, cart, session, query)
+            query[n] = observe_row(n, state, history, events, cart, session)
+
+
+@njit(cache=True, nogil=True)
+def _step_one(slates, state, items, params, observation):
+    """Step and observe the one shopper of a simulator (1-D observation arrays); returns
+    the outcome's values and the query."""
+    state, items = borrowed(ShopperState(*state)), borrowed(ItemTable(*items))
+    params = ModelParams(*params)
+    outcome = _step_shopper(0, borrowed(slates), state, items, params)
+    history, events, cart, session = borrowed(observation)
+    query = observe_row(
+        0,
+        state,
+        history.reshape((1, history.size)),
+        events.reshape((1, events.size)),
+        cart.reshape((1, cart.size)),
+        session.reshape((1, session.size)),
+    )
+    return (*outcome, query)
 
 
 @njit(cache=True, inline="always")

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from recenv.sim import spaces as recenv_spaces
 from recenv.sim import streams
 from recenv.sim.config import EnvConfig, config_from_dict, deep_update, make_config, out_of_range
-from recenv.sim.core import Simulator, StepOutcome
+from recenv.sim.core import Simulator
 from recenv.sim.state import EVENT_NAMES, SESSION_FEATURES
 
 _FIRST_ROW = np.zeros(1, dtype=np.int64)
@@ -120,8 +120,7 @@ class ShoppingEnv(gym.Env):
         self.action_space = recenv_spaces.action_space(self.config)
         self._seeded = False
         self._slot = 0
-        self._last_outcome: StepOutcome | None = None
-        self._outcome = StepOutcome.allocate(1)
+        self._stepped = False  # since the last reset (for ResetNeeded's message)
         self._needs_reset = True  # before the first reset and after an episode ends
 
     @property
@@ -149,32 +148,38 @@ class ShoppingEnv(gym.Env):
         if "session_index" in options:
             state.session[:] = options["session_index"]
         self.simulator.start_sessions(_FIRST_ROW)
-        self._last_outcome = None
+        self._stepped = False
         self._needs_reset = False
-        return _first_row(self.simulator.observe()), self._info(None)
+        info: dict[str, Any] = {"session_index": int(state.session[0])}
+        if self.config.expose_hidden_state:
+            info["hidden"] = self._hidden()
+        return _first_row(self.simulator.observe()), info
 
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self._needs_reset:
             raise ResetNeeded(
                 "ShoppingEnv.step() called before reset()"
-                if self._last_outcome is None
+                if not self._stepped
                 else "ShoppingEnv.step() called after the episode ended (terminated or "
                 "truncated); call reset() to start the next session"
             )
         slates = recenv_spaces.validate_slates(action, 1, self.config, batched=False)
-        # the outcome's arrays are reused (read into Python scalars below); the
-        # observation's are fresh every step
-        outcome, observation = self.simulator.step_and_observe(slates, outcome=self._outcome)
-        self._last_outcome = outcome
-        terminated, truncated = bool(outcome.terminated[0]), bool(outcome.truncated[0])
+        outcome, observation = self.simulator.step_one(slates)  # Python scalars, fresh arrays
+        reward, terminated, truncated, click, item, cart, purchase, revenue, bought = outcome
+        self._stepped = True
         self._needs_reset = terminated or truncated
-        return (
-            _first_row(observation),
-            float(outcome.reward[0]),
-            terminated,
-            truncated,
-            self._info(outcome),
-        )
+        info = {
+            "session_index": int(self.simulator.state.session[0]),
+            "click": click,
+            "clicked_item": item,
+            "cart": cart,
+            "purchase": purchase,
+            "revenue": revenue,
+            "items_bought": bought,
+        }
+        if self.config.expose_hidden_state:
+            info["hidden"] = self._hidden()
+        return observation, reward, terminated, truncated, info
 
     def render(self) -> str | None:
         if self.render_mode != "ansi":
@@ -194,23 +199,8 @@ class ShoppingEnv(gym.Env):
             f"recent: {' '.join(shown[:8])}"
         )
 
-    def _info(self, outcome: StepOutcome | None) -> dict[str, Any]:
-        state = self.simulator.state
-        if outcome is None:
-            info: dict[str, Any] = {"session_index": int(state.session[0])}
-        else:
-            info = {
-                "session_index": int(state.session[0]),
-                "click": bool(outcome.clicked[0]),
-                "clicked_item": int(outcome.clicked_item[0]),
-                "cart": bool(outcome.carted[0]),
-                "purchase": bool(outcome.purchased[0]),
-                "revenue": float(outcome.revenue[0]),
-                "items_bought": int(outcome.items_bought[0]),
-            }
-        if self.config.expose_hidden_state:
-            info["hidden"] = {key: value[0] for key, value in self.simulator.hidden().items()}
-        return info
+    def _hidden(self) -> dict[str, Any]:
+        return {key: value[0] for key, value in self.simulator.hidden().items()}
 
 
 def _first_row(observation: dict[str, NDArray]) -> dict[str, Any]:

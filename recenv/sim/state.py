@@ -151,9 +151,10 @@ def mark_bought(row, state):
 
 
 @njit(cache=True, inline="always")
-def observe_row(row, state, history, events, cart, session, query):
+def observe_row(row, state, history, events, cart, session):
     """Write ``row``'s observation into row ``row`` of the output arrays: the history most
-    recent first (read backwards round the ring), the cart, the session features, the query."""
+    recent first (read backwards round the ring), the cart, the session features; returns
+    the query."""
     length, head = state.history_items.shape[1], state.history_head[row]
     for age in range(head):  # ring slots head - 1 down to 0
         history[row, age] = state.history_items[row, head - 1 - age]
@@ -165,4 +166,4 @@ def observe_row(row, state, history, events, cart, session, query):
         cart[row, index] = state.cart_items[row, index]
     for column in range(state.features.shape[1]):
         session[row, column] = state.features[row, column]
-    query[row] = state.intent[row]
+    return state.intent[row]
