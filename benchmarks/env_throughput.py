@@ -2,6 +2,8 @@
 
     python benchmarks/env_throughput.py --json benchmarks/results/env_throughput.json
     python benchmarks/env_throughput.py --quick          # smoke run, about a minute
+    git worktree add -f /tmp/before <commit>
+    python benchmarks/env_throughput.py --baseline /tmp/before --json ...  # before and after
 
 Every comparison is timed in alternated rounds (A, B, A, B, ...; ``benchmarks/timing.py``)
 on objects built once, after a warm-up step, and reported as median and range of the rounds,
@@ -27,6 +29,15 @@ JSON written by ``--json`` (rates in steps/s or shopper-steps/s; a *summary* is
     threads       {preset: {N: threads_1, threads_2 (summaries of shopper-steps/s),
                   speedup_2_over_1 (ratio), steps}}, or {"skipped": reason}
 
+Before and after in one run: ``--baseline TREE`` (a checkout of another commit, e.g. a git
+worktree) times that tree's env with this script's code in a worker process whose ``recenv``
+is imported from ``TREE`` (``RECENV_BENCH_TREE``; each tree keeps its own compiled-kernel
+cache in its own ``__pycache__``), built once like the others; each round then calls this
+tree's env, the baseline's and the ceiling in turn. Every env entry gains
+``baseline_env_steps_per_s`` (or ``baseline_env_shopper_steps_per_s``), a summary, and
+``speedup_over_baseline``, a ratio (this tree / the baseline, per round); the JSON gains
+``baseline`` (tree, commit) and ``baseline_peak_memory``.
+
 Threads: ``recenv/sim/threads.py`` splits a step over as many threads as the process may use
 CPUs (``os.sched_getaffinity``), from ``recenv.sim.core.PARALLEL_FROM`` shoppers on. The
 1-thread env is built while this process is pinned to one CPU, the 2-thread env on two; both
@@ -37,7 +48,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,10 +61,10 @@ import gymnasium as gym
 import numpy as np
 from numpy.typing import NDArray
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-import recenv
-from benchmarks.timing import (
+from benchmarks.timing import (  # noqa: E402  (this tree's helpers, whatever tree is measured)
     alternate,
     rate,
     ratio_summary,
@@ -59,7 +72,12 @@ from benchmarks.timing import (
     summary,
     write_results,
 )
-from recenv.sim.core import World
+
+TREE_VARIABLE = "RECENV_BENCH_TREE"  # a worker imports recenv from this tree
+if os.environ.get(TREE_VARIABLE):
+    sys.path.insert(0, os.environ[TREE_VARIABLE])
+
+import recenv  # noqa: E402
 
 SIZES = (1, 64, 4096, 65536)
 PRESETS = ("default", "large")
@@ -115,7 +133,7 @@ def steps_for(n: int, budget: int) -> int:
 
 
 @functools.cache
-def _world(preset: str) -> World:
+def _world(preset: str) -> Any:
     return recenv.build_world(recenv.make_config(preset))
 
 
@@ -211,62 +229,188 @@ def step_shoppers(preset: str, n: int, steps: int) -> None:
         env.step(rng.integers(0, env.config.catalog.n_items, n))
 
 
+MEASURES: dict[str, Callable[..., Callable[[], float]]] = {
+    "single": lambda steps: single_env_measure(steps),
+    "vector": vector_env_measure,
+}
+
+
+def build_measure(spec: tuple[Any, ...], baseline: BaselineWorker | None = None):
+    """The measure ``("single", steps)`` or ``("vector", preset, n, steps[, threads])``, of
+    this tree, or of the baseline tree in its worker."""
+    if baseline is not None:
+        return baseline.measure(spec)
+    kind, *args = spec
+    return MEASURES[kind](*args)
+
+
+class BaselineWorker:
+    """This script in a subprocess whose ``recenv`` comes from another tree (``--worker``).
+
+    It builds measures on request and times them one call at a time, so its rounds
+    alternate with this process's; requests and answers are JSON lines.
+    """
+
+    def __init__(self, tree: Path) -> None:
+        if not (tree / "recenv" / "__init__.py").is_file():
+            raise ValueError(f"--baseline {tree}: no recenv package there; allowed: a checkout")
+        self.tree = tree
+        environment = {**os.environ, TREE_VARIABLE: str(tree.resolve())}
+        environment.pop("PYTHONPATH", None)
+        self._process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=environment,
+        )
+        self._count = 0
+
+    def request(self, **message: Any) -> Any:
+        """Send one request, wait for its answer (``value``), raise on the worker's error."""
+        stdin, stdout = self._process.stdin, self._process.stdout
+        if stdin is None or stdout is None:
+            raise RuntimeError("the baseline worker has no pipes")
+        stdin.write(json.dumps(message) + "\n")
+        stdin.flush()
+        answer = json.loads(stdout.readline() or '{"error": "worker died"}')
+        if "error" in answer:
+            raise RuntimeError(f"baseline worker ({self.tree}): {answer['error']}")
+        return answer["value"]
+
+    def measure(self, spec: tuple[Any, ...]) -> Callable[[], float]:
+        self._count += 1
+        name = str(self._count)
+        self.request(build=name, spec=list(spec))
+        return lambda: float(self.request(run=name))
+
+    def describe(self) -> dict[str, Any]:
+        return self.request(describe=True)
+
+    def close(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        self._process.wait(timeout=60)
+
+
+def serve() -> None:
+    """The worker's loop: build measures, run them, report memory and this tree's commit."""
+    measures: dict[str, Callable[[], float]] = {}
+    for line in sys.stdin:
+        message = json.loads(line)
+        try:
+            if "build" in message:
+                measures[message["build"]] = build_measure(tuple(message["spec"]))
+                value: Any = None
+            elif "run" in message:
+                value = measures[message["run"]]()
+            elif "memory" in message:
+                value = measure_memory(*message["memory"])
+            else:
+                tree = Path(recenv.__file__).resolve().parent.parent
+                commit = subprocess.run(
+                    ["git", "rev-parse", "HEAD"], cwd=tree, capture_output=True, text=True
+                ).stdout.strip()
+                value = {"tree": str(tree), "commit": commit or None}
+            answer = {"value": value}
+        except Exception as error:  # the parent reports it and stops
+            answer = {"error": f"{type(error).__name__}: {error}"}
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+
+
 def compare(
     first: tuple[str, Callable[[], float]],
     second: tuple[str, Callable[[], float]],
     ratio_name: str,
     repeats: int,
+    baseline: tuple[str, Callable[[], float]] | None = None,
 ) -> dict[str, Any]:
-    """Alternate two measures; summaries of both and the ratio first / second."""
-    samples = alternate(dict([first, second]), repeats)
+    """Alternate two measures (three with ``baseline``, a measure of the baseline tree);
+    summaries of each, the ratio first / second and, with a baseline, first / baseline."""
+    measures = dict([first, baseline, second] if baseline else [first, second])
+    samples = alternate(measures, repeats)
     a, b = samples[first[0]], samples[second[0]]
-    return {first[0]: summary(a), second[0]: summary(b), ratio_name: ratio_summary(a, b)}
+    result = {first[0]: summary(a), second[0]: summary(b), ratio_name: ratio_summary(a, b)}
+    if baseline:
+        before = samples[baseline[0]]
+        result[baseline[0]] = summary(before)
+        result["speedup_over_baseline"] = ratio_summary(a, before)
+    return result
 
 
 def measure_memory(n: int, steps: int) -> dict[str, Any]:
+    """Peak memory of a spawned child; the kernels are compiled (and cached) here first, so
+    the child loads them instead of counting the compiler's memory."""
+    step_shoppers("large", 4, 2)
     report = spawned_peak_memory(step_shoppers, "large", n, steps)
     print(
-        f"memory, N={n} on large: baseline {report['baseline_mb']:.0f} MB, "
+        f"memory, N={n} on large: after imports {report['baseline_mb']:.0f} MB, "
         f"peak {report['peak_mb']:.0f} MB, increase {report['increase_mb']:.0f} MB",
+        file=sys.stderr,  # a worker's stdout carries its answers
         flush=True,
     )
     method = "VmHWM of a multiprocessing spawn child"
     return {"preset": "large", "n_shoppers": n, "steps": steps, "method": method, **report}
 
 
-def measure_single_env(steps: int, repeats: int) -> dict[str, Any]:
+def _before(result: dict[str, Any], name: str) -> str:
+    """`` | before X (speedup a (min-max))`` when the result has a baseline."""
+    if "speedup_over_baseline" not in result:
+        return ""
+    speedup = result["speedup_over_baseline"]
+    return (
+        f" | before {result[name]['median']:,.0f}, speedup {speedup['of_medians']:.2f} "
+        f"({speedup['min']:.2f}-{speedup['max']:.2f})"
+    )
+
+
+def measure_single_env(
+    steps: int, repeats: int, baseline: BaselineWorker | None = None
+) -> dict[str, Any]:
+    spec = ("single", steps)
+    before = ("baseline_env_steps_per_s", build_measure(spec, baseline)) if baseline else None
     result = compare(
-        ("env_steps_per_s", single_env_measure(steps)),
+        ("env_steps_per_s", build_measure(spec)),
         ("ceiling_steps_per_s", ceiling_measure("default", 1, steps)),
         "ratio_to_ceiling",
         repeats,
+        before,
     )
     print(
         f"single env (gymnasium.make): {result['env_steps_per_s']['median']:,.0f} steps/s "
-        f"(range {result['env_steps_per_s']['min']:,.0f}-{result['env_steps_per_s']['max']:,.0f})",
+        f"(range {result['env_steps_per_s']['min']:,.0f}-{result['env_steps_per_s']['max']:,.0f})"
+        + _before(result, "baseline_env_steps_per_s"),
         flush=True,
     )
     return {**result, "steps": steps}
 
 
-def measure_vector(sizes: list[int], budget: int, repeats: int) -> dict[str, Any]:
+def measure_vector(
+    sizes: list[int], budget: int, repeats: int, baseline: BaselineWorker | None = None
+) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for preset in PRESETS:
         results[preset] = {}
         for n in sizes:
             steps = steps_for(n, budget)
+            spec = ("vector", preset, n, steps)
+            name = "baseline_env_shopper_steps_per_s"
+            before = (name, build_measure(spec, baseline)) if baseline else None
             result = compare(
-                ("env_shopper_steps_per_s", vector_env_measure(preset, n, steps)),
+                ("env_shopper_steps_per_s", build_measure(spec)),
                 ("ceiling_shopper_steps_per_s", ceiling_measure(preset, n, steps)),
                 "ratio_to_ceiling",
                 repeats,
+                before,
             )
             results[preset][str(n)] = {**result, "steps": steps}
             ratio = result["ratio_to_ceiling"]
             print(
                 f"{preset:8s} N={n:6d}: env {result['env_shopper_steps_per_s']['median']:13,.0f}"
                 f"  ceiling {result['ceiling_shopper_steps_per_s']['median']:13,.0f}  ratio "
-                f"{ratio['of_medians']:.2f} ({ratio['min']:.2f}-{ratio['max']:.2f})",
+                f"{ratio['of_medians']:.2f} ({ratio['min']:.2f}-{ratio['max']:.2f})"
+                + _before(result, name),
                 flush=True,
             )
     return results
@@ -304,13 +448,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: few sizes, short runs")
     parser.add_argument("--repeats", type=int, default=REPEATS, help="alternated rounds (>= 3)")
     parser.add_argument("--sizes", type=int, nargs="+", help="vector env sizes N")
+    parser.add_argument(
+        "--baseline", type=Path, help="a checkout of another commit to time side by side"
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        serve()
+        return
     budget, single_steps = STEP_BUDGET, SINGLE_ENV_STEPS
     sizes, thread_sizes = list(SIZES), list(THREAD_SIZES)
     if args.quick:
         budget, single_steps, sizes, thread_sizes = 100_000, 5_000, [1, 4096], [4096]
     sizes = args.sizes or sizes
 
+    baseline = BaselineWorker(args.baseline) if args.baseline else None
     # memory first: the spawned child is independent of this process, but is then also
     # measured on a quiet machine before this process's threads start
     results: dict[str, Any] = {
@@ -322,10 +474,15 @@ def main() -> None:
             "quick": args.quick,
         },
         "peak_memory": measure_memory(MEMORY_SHOPPERS, MEMORY_STEPS),
-        "single_env": measure_single_env(single_steps, args.repeats),
-        "vector": measure_vector(sizes, budget, args.repeats),
-        "threads": measure_threads(thread_sizes, budget, args.repeats),
     }
+    if baseline:
+        results["baseline"] = baseline.describe()
+        results["baseline_peak_memory"] = baseline.request(memory=[MEMORY_SHOPPERS, MEMORY_STEPS])
+    results["single_env"] = measure_single_env(single_steps, args.repeats, baseline)
+    results["vector"] = measure_vector(sizes, budget, args.repeats, baseline)
+    results["threads"] = measure_threads(thread_sizes, budget, args.repeats)
+    if baseline:
+        baseline.close()
     if args.json:
         write_results(args.json, results)
 

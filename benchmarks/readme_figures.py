@@ -103,20 +103,41 @@ def _n(key: str) -> str:
     return f"{int(key):,}"
 
 
+def before_cell(row: dict, name: str) -> str:
+    """``; before X, Nx`` when the row was timed against a baseline tree (``--baseline``)."""
+    if "speedup_over_baseline" not in row:
+        return ""
+    speedup = row["speedup_over_baseline"]
+    return (
+        f"; before {row[name]['median']:,.0f}, {speedup['of_medians']:.2f}x "
+        f"({speedup['min']:.2f}-{speedup['max']:.2f})"
+    )
+
+
 def speed_table() -> str:
-    """``python benchmarks/env_throughput.py --json benchmarks/results/env_throughput.json``."""
+    """``python benchmarks/env_throughput.py [--baseline TREE] --json ...env_throughput.json``."""
     figures = _load("env_throughput.json")
     single = figures["single_env"]
+    baseline = figures.get("baseline")
+    command = "python benchmarks/env_throughput.py"
+    if baseline:
+        command += f" --baseline <checkout of {baseline['commit'][:7]}>"
+    before = (
+        "; before = that commit's env in the same rounds, Nx = after / before per round"
+        if baseline
+        else ""
+    )
     lines = [
-        "`python benchmarks/env_throughput.py --json benchmarks/results/env_throughput.json` "
+        f"`{command} --json benchmarks/results/env_throughput.json` "
         f"(median (min-max) of {figures['settings']['repeats']} alternated rounds; "
-        f"commit {figures['machine']['git']['commit'][:7]}):",
+        f"commit {figures['machine']['git']['commit'][:7]}{before}):",
         "",
         "| measure | default | large (100,000 items) |",
         "|---|---|---|",
-        f"| single env, `gymnasium.make`, steps/s (ceiling; ratio) | "
-        f"{_range(single['env_steps_per_s'])} ({single['ceiling_steps_per_s']['median']:,.0f}; "
-        f"{single['ratio_to_ceiling']['of_medians']:.2f}) | |",
+        f"| single env, `gymnasium.make`, steps/s (ceiling; ratio{'; before' if baseline else ''})"
+        f" | {_range(single['env_steps_per_s'])} ({single['ceiling_steps_per_s']['median']:,.0f}; "
+        f"{single['ratio_to_ceiling']['of_medians']:.2f}"
+        f"{before_cell(single, 'baseline_env_steps_per_s')}) | |",
     ]
     vector = figures["vector"]
     for size in vector["default"]:
@@ -126,12 +147,12 @@ def speed_table() -> str:
             cells.append(
                 f"{_range(row['env_shopper_steps_per_s'])} "
                 f"({row['ceiling_shopper_steps_per_s']['median']:,.0f}; "
-                f"{row['ratio_to_ceiling']['of_medians']:.2f})"
+                f"{row['ratio_to_ceiling']['of_medians']:.2f}"
+                f"{before_cell(row, 'baseline_env_shopper_steps_per_s')})"
             )
         lines.append(
-            f"| vector env N = {_n(size)}, shopper-steps/s (ceiling; ratio) | "
-            + " | ".join(cells)
-            + " |"
+            f"| vector env N = {_n(size)}, shopper-steps/s (ceiling; ratio"
+            f"{'; before' if baseline else ''}) | " + " | ".join(cells) + " |"
         )
     threads = figures.get("threads", {})
     if "skipped" not in threads:
@@ -144,10 +165,12 @@ def speed_table() -> str:
             ]
             lines.append(f"| 2 threads / 1 thread, N = {_n(size)} | " + " | ".join(cells) + " |")
     memory = figures["peak_memory"]
+    old = figures.get("baseline_peak_memory")
+    was = f" (before: {old['peak_mb']:.0f} MB; {old['increase_mb']:.0f} MB)" if old else ""
     lines.append(
         f"| peak memory, N = {memory['n_shoppers']:,} shoppers (spawned child: peak; "
         f"increase over its imports) | | {memory['peak_mb']:.0f} MB; "
-        f"{memory['increase_mb']:.0f} MB |"
+        f"{memory['increase_mb']:.0f} MB{was} |"
     )
     return "\n".join(lines) + "\n"
 
