@@ -90,11 +90,12 @@ def empty_cart(shopper, state, params):
         state.cart_embedding_sum[shopper, d] = 0.0
 
 
-@njit(cache=True, inline="always")
-def step_reward(clicked, carted, revenue, items_bought, params):
+def weighted_reward(clicked, carted, revenue, items_bought, params):
     """``w_click * click + w_cart * cart + w_purchase * (revenue | items bought)``.
 
-    Probabilities may stand in for the events to get an expected reward.
+    Probabilities may stand in for the events to get an expected reward. Plain Python, so
+    agents estimating expected reward use this very formula on floats, numpy arrays or
+    torch tensors (``agents.base.expected_reward``); ``step_reward`` is its compiled twin.
     """
     purchase = revenue if params.purchase_is_revenue else items_bought
     return (
@@ -102,3 +103,6 @@ def step_reward(clicked, carted, revenue, items_bought, params):
         + params.reward_cart * carted
         + params.reward_purchase * purchase
     )
+
+
+step_reward = njit(cache=True, inline="always")(weighted_reward)
