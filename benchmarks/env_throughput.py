@@ -28,6 +28,9 @@ JSON written by ``--json`` (rates in steps/s or shopper-steps/s; a *summary* is
                   ratio_to_ceiling, steps}}
     threads       {preset: {N: threads_1, threads_2 (summaries of shopper-steps/s),
                   speedup_2_over_1 (ratio), steps}}, or {"skipped": reason}
+    vector_copy_false  {N: copy_false, copy_true (summaries of shopper-steps/s on default),
+                  speedup_copy_false (ratio), steps}: ShoppingVectorEnv(copy=False) reuses
+                  one set of observation arrays
 
 Before and after in one run: ``--baseline TREE`` (a checkout of another commit, e.g. a git
 worktree) times that tree's env with this script's code in a worker process whose ``recenv``
@@ -151,14 +154,15 @@ def _cpus(count: int) -> Iterator[None]:
 
 
 def vector_env_measure(
-    preset: str, n: int, steps: int, threads: int | None = None
+    preset: str, n: int, steps: int, threads: int | None = None, **options: Any
 ) -> Callable[[], float]:
-    """Build a vector env of ``n`` shoppers once; each call of the result times ``steps``."""
+    """Build a vector env of ``n`` shoppers once; each call of the result times ``steps``.
+    ``options`` go to the env (``copy=False``)."""
     if threads is None:
-        env = recenv.ShoppingVectorEnv(n, preset=preset)
+        env = recenv.ShoppingVectorEnv(n, preset=preset, **options)
     else:
         with _cpus(threads):
-            env = recenv.ShoppingVectorEnv(n, preset=preset)
+            env = recenv.ShoppingVectorEnv(n, preset=preset, **options)
         used = getattr(getattr(env.simulator, "_threads", None), "n_threads", threads)
         if used != threads:
             raise RuntimeError(f"asked for {threads} threads, the env splits over {used}")
@@ -416,6 +420,29 @@ def measure_vector(
     return results
 
 
+def measure_copy_false(sizes: list[int], budget: int, repeats: int) -> dict[str, Any]:
+    """``ShoppingVectorEnv(copy=False)`` (observations written into the same arrays every
+    step) against the default fresh copies, on ``default``."""
+    results: dict[str, Any] = {}
+    for n in sizes:
+        steps = steps_for(n, budget)
+        result = compare(
+            ("copy_false", vector_env_measure("default", n, steps, copy=False)),
+            ("copy_true", vector_env_measure("default", n, steps)),
+            "speedup_copy_false",
+            repeats,
+        )
+        results[str(n)] = {**result, "steps": steps}
+        speedup = result["speedup_copy_false"]
+        print(
+            f"default  N={n:6d}: copy=False {result['copy_false']['median']:13,.0f}  copy=True "
+            f"{result['copy_true']['median']:13,.0f}  speedup {speedup['of_medians']:.2f} "
+            f"({speedup['min']:.2f}-{speedup['max']:.2f})",
+            flush=True,
+        )
+    return results
+
+
 def measure_threads(sizes: list[int], budget: int, repeats: int) -> dict[str, Any]:
     usable = len(os.sched_getaffinity(0))
     if usable < 2:
@@ -481,6 +508,7 @@ def main() -> None:
     results["single_env"] = measure_single_env(single_steps, args.repeats, baseline)
     results["vector"] = measure_vector(sizes, budget, args.repeats, baseline)
     results["threads"] = measure_threads(thread_sizes, budget, args.repeats)
+    results["vector_copy_false"] = measure_copy_false(thread_sizes, budget, args.repeats)
     if baseline:
         baseline.close()
     if args.json:

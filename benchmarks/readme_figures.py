@@ -164,6 +164,13 @@ def speed_table() -> str:
                 for preset in ("default", "large")
             ]
             lines.append(f"| 2 threads / 1 thread, N = {_n(size)} | " + " | ".join(cells) + " |")
+    for size, row in figures.get("vector_copy_false", {}).items():
+        speedup = row["speedup_copy_false"]
+        lines.append(
+            f"| vector env N = {_n(size)}, `copy=False` (observation arrays reused), "
+            f"shopper-steps/s (x default copies) | {_range(row['copy_false'])} "
+            f"({speedup['of_medians']:.2f}x, {speedup['min']:.2f}-{speedup['max']:.2f}) | |"
+        )
     memory = figures["peak_memory"]
     old = figures.get("baseline_peak_memory")
     was = f" (before: {old['peak_mb']:.0f} MB; {old['increase_mb']:.0f} MB)" if old else ""
