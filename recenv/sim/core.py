@@ -151,19 +151,14 @@ class Simulator:
         self.start_sessions(rows)
 
     def step(
-        self,
-        slates: NDArray[np.int64],
-        restart: NDArray[np.bool_] | None = None,
-        outcome: StepOutcome | None = None,
+        self, slates: NDArray[np.int64], restart: NDArray[np.bool_] | None = None
     ) -> StepOutcome:
         """Advance every shopper by one recommendation; ``slates`` is ``(n, slate_size)``.
 
         Rows in ``restart`` begin their next session instead (blank outcome): the same result
         as stepping them and then calling ``next_sessions``, in one (threaded) kernel pass.
-        The outcome is written into ``outcome`` when given (the caller lets it be reused),
-        else into fresh arrays.
         """
-        outcome = outcome if outcome is not None else StepOutcome.allocate(self.n_shoppers)
+        outcome = StepOutcome.allocate(self.n_shoppers)
         self._run(slates, restart, outcome, self._unobserved)
         return outcome
 
@@ -171,15 +166,14 @@ class Simulator:
         self,
         slates: NDArray[np.int64],
         restart: NDArray[np.bool_] | None = None,
-        outcome: StepOutcome | None = None,
         observation: dict[str, NDArray] | None = None,
     ) -> tuple[StepOutcome, dict[str, NDArray]]:
         """``step`` then ``observe`` in one pass: each row is observed right after its step.
 
-        ``observation`` (arrays shaped like ``observe``'s) is written into when given, else
-        fresh arrays are.
+        ``observation`` (arrays shaped like ``observe``'s) is written into when given (the
+        caller lets it be reused), else fresh arrays are.
         """
-        outcome = outcome if outcome is not None else StepOutcome.allocate(self.n_shoppers)
+        outcome = StepOutcome.allocate(self.n_shoppers)
         if observation is None:
             observation = new_observation(self._observation_shapes)
         self._run(slates, restart, outcome, _observation_tuple(observation))
