@@ -11,16 +11,21 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
-from recenv.sim.config import EnvConfig
+from recenv.sim.config import EnvConfig, FunnelConfig, config_from_dict
+from recenv.sim.funnel import weighted_reward
 
 Observation = Mapping[str, NDArray]
+Info = Mapping[str, Any]  # the env's info dict (oracles read ``info["hidden"]``)
+# What an agent is built for: an EnvConfig, a mapping of its fields, or None (the default)
+EnvSource = EnvConfig | Mapping[str, Any] | None
 # Called by ``learn`` with the agent after each collection step; returning False stops early
 # (the experiment harness uses it for evaluation, checkpoints and time budgets).
 Callback = Callable[[Any], "bool | None"]
@@ -38,10 +43,7 @@ class Agent(Protocol):
     """What the evaluation and the experiment harness need from a policy."""
 
     def act(
-        self,
-        observation: Observation,
-        deterministic: bool = False,
-        info: Mapping[str, Any] | None = None,
+        self, observation: Observation, deterministic: bool = False, info: Info | None = None
     ) -> NDArray[np.int64]:
         """One item id (or slate) per shopper of the batched observation."""
         ...
@@ -89,23 +91,90 @@ class MemoryLogger:
         self.scalars.setdefault(tag, []).append((step, float(value)))
 
 
-def check_positive(owner: str, name: str, value: float, allow_zero: bool = False) -> None:
-    """Raise a ValueError naming the hyperparameter when it is out of range."""
-    if value < 0 or (value == 0 and not allow_zero):
-        allowed = "[0, inf)" if allow_zero else "(0, inf)"
-        raise ValueError(f"{owner}.{name} = {value!r} is out of range; allowed: {allowed}")
+class ProgressReport:
+    """What a learner logs every ``interval`` shopper-steps: the scalars it passes, its rate
+    (``time/steps_per_s``) and the means of ``losses`` and of the finished sessions'
+    ``returns`` gathered since the last report (``train/loss``, ``train/episode_return``)."""
+
+    def __init__(self, logger: Logger | None, interval: int, steps: int) -> None:
+        self.logger, self.interval = logger or NullLogger(), interval
+        self.next_step = steps + interval
+        self.start_steps, self.start_time = steps, time.perf_counter()
+        self.losses: list[float] = []
+        self.returns: list[float] = []
+
+    def __call__(self, steps: int, final: bool, scalars: Mapping[str, float]) -> None:
+        """Report at ``steps`` when the interval is due or training ends (``final``)."""
+        if steps < self.next_step and not final:
+            return
+        self.next_step += self.interval
+        rate = (steps - self.start_steps) / (time.perf_counter() - self.start_time)
+        for tag, value in {**scalars, "time/steps_per_s": rate}.items():
+            self.logger.record(tag, value, steps)
+        for tag, values in (("train/loss", self.losses), ("train/episode_return", self.returns)):
+            if values:
+                self.logger.record(tag, float(np.mean(values)), steps)
+            values.clear()
 
 
-def check_probability(owner: str, name: str, value: float) -> None:
-    """Raise a ValueError naming the hyperparameter unless it lies in [0, 1]."""
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{owner}.{name} = {value!r} is out of range; allowed: [0, 1]")
+def predict_with_act(
+    agent: Any,
+    observation: Observation,
+    state: Any = None,
+    episode_start: Any = None,
+    deterministic: bool = False,
+) -> tuple[NDArray[np.int64], None]:
+    """stable-baselines3's ``predict`` over the agent's ``act``; an agent class takes it as
+    ``predict = predict_with_act``."""
+    return agent.act(observation, deterministic=deterministic), None
 
 
-def reject_unknown(owner: str, unknown: Mapping[str, Any], valid: list[str]) -> None:
-    """Turn misspelt keyword arguments into a ValueError that lists the valid names."""
-    if unknown:
-        raise ValueError(f"unknown {owner} hyperparameters {sorted(unknown)}; valid: {valid}")
+def predict_needs_info(agent: Any, observation: Observation, *args: Any, **kwargs: Any) -> None:
+    """``predict`` of agents that read the hidden state: refused, since it cannot pass ``info``."""
+    raise ValueError(f"{type(agent).__name__} needs info['hidden']; call act(obs, info=info)")
+
+
+def learn_nothing(
+    agent: Any,
+    env: Any = None,
+    total_steps: int = 0,
+    logger: Logger | None = None,
+    callback: Callback | None = None,
+) -> Any:
+    """``learn`` of references and fixed rules: nothing to fit; the callback still runs once."""
+    if callback is not None:
+        callback(agent)
+    return agent
+
+
+class RewardWeights(NamedTuple):
+    """Reward weights as the funnel's formula reads them (``recenv.sim.funnel``)."""
+
+    reward_click: float
+    reward_cart: float
+    reward_purchase: float
+    purchase_is_revenue: bool
+
+    @classmethod
+    def of(
+        cls, funnel: FunnelConfig, click: float | None = None, purchase: float | None = None
+    ) -> RewardWeights:
+        """The env's weights; ``click`` or ``purchase`` replace its click or purchase weight."""
+        return cls(
+            funnel.reward_click if click is None else click,
+            funnel.reward_cart,
+            funnel.reward_purchase if purchase is None else purchase,
+            funnel.purchase_reward == "revenue",
+        )
+
+
+def expected_reward(
+    weights: RewardWeights, click: Any, cart: Any, purchase: Any, price: Any
+) -> Any:
+    """Immediate reward of an impression from its click, cart and purchase probabilities
+    (or 0/1 events) and the item's price, by the simulator's own formula
+    (``funnel.weighted_reward``): floats, numpy arrays or torch tensors."""
+    return weighted_reward(click, cart, purchase * price, purchase, weights)
 
 
 def unseen_mask(observation: Observation, n_items: int) -> NDArray[np.bool_]:
@@ -213,3 +282,17 @@ def load_agent_files(path: str | Path, kind: str) -> tuple[dict[str, Any], dict[
         with np.load(path / "arrays.npz", allow_pickle=False) as stored:
             arrays = {key: stored[key] for key in stored.files}
     return meta, arrays
+
+
+def load_agent(
+    cls: type, path: str | Path, kind: str, env_config: EnvConfig | None = None, **arguments: Any
+) -> tuple[Any, dict[str, Any], dict[str, NDArray]]:
+    """Rebuild an agent saved by ``save_agent_files``, with its metadata and arrays.
+
+    ``cls(env_config or the saved one, seed=..., **arguments, **saved hyperparameters)``:
+    the constructor checks the hyperparameters again, so a tampered file fails clearly.
+    """
+    meta, arrays = load_agent_files(path, kind)
+    config = env_config or config_from_dict(meta["env_config"])
+    agent = cls(config, seed=meta.get("seed", 0), **arguments, **meta["hyperparameters"])
+    return agent, meta, arrays

@@ -1,15 +1,17 @@
-"""Preallocated replay buffer of (n-step) transitions, on the training device."""
+"""Preallocated replay buffer of (n-step) transitions on the training device, and the
+collector that fills it from a vector env."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import NamedTuple
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from agents.networks import ObservationTensors
+from agents.networks import ObservationTensors, load_weights, save_atomically
 
 OBSERVATION_KEYS = ObservationTensors._fields
 
@@ -21,7 +23,8 @@ class TransitionBatch(NamedTuple):
     action: torch.Tensor  # (b,) long
     reward: torch.Tensor  # (b,) float: the (n-step) discounted return
     next_observation: ObservationTensors
-    discount: torch.Tensor  # (b,) float: 0 when the session terminated within the span
+    discount: torch.Tensor  # (b,) float: gamma**k
+    terminated: torch.Tensor  # (b,) float: 1 when the session terminated within the span
 
 
 class ReplayBuffer:
@@ -57,6 +60,15 @@ class ReplayBuffer:
         self.actions = block((), torch.long)
         self.rewards = block((), torch.float32)
         self.discounts = block((), torch.float32)
+        self.terminated = block((), torch.float32)
+
+    @classmethod
+    def for_agent(
+        cls, capacity: int, observation_space: Any, device: torch.device, seed: int
+    ) -> ReplayBuffer:
+        """A buffer shaped like a vector env's single observations, sampled by ``seed``."""
+        shapes = {key: value.shape for key, value in observation_space.items()}
+        return cls(capacity, shapes, device, torch.Generator(device=device).manual_seed(seed))
 
     def add(
         self,
@@ -65,6 +77,7 @@ class ReplayBuffer:
         reward: NDArray[np.floating],
         next_observation: Mapping[str, NDArray],
         discount: NDArray[np.floating],
+        terminated: NDArray[np.bool_] | None = None,
     ) -> None:
         """Append a batch of transitions, overwriting the oldest once full."""
         count = len(action)
@@ -82,6 +95,8 @@ class ReplayBuffer:
         self.actions[index] = torch.as_tensor(action, device=self.device)
         self.rewards[index] = torch.as_tensor(reward, dtype=torch.float32, device=self.device)
         self.discounts[index] = torch.as_tensor(discount, dtype=torch.float32, device=self.device)
+        ended = np.zeros(count, dtype=bool) if terminated is None else terminated
+        self.terminated[index] = torch.as_tensor(ended, dtype=torch.float32, device=self.device)
         self.position = int((self.position + count) % self.capacity)
         self.size = min(self.size + count, self.capacity)
 
@@ -100,6 +115,7 @@ class ReplayBuffer:
             reward=self.rewards[index],
             next_observation=gather(self.next_observations),
             discount=self.discounts[index],
+            terminated=self.terminated[index],
         )
 
     def state_dict(self) -> dict[str, torch.Tensor | int]:
@@ -108,7 +124,7 @@ class ReplayBuffer:
         for key in OBSERVATION_KEYS:
             state[f"observation.{key}"] = self.observations[key][: self.size].cpu()
             state[f"next_observation.{key}"] = self.next_observations[key][: self.size].cpu()
-        for name in ("actions", "rewards", "discounts"):
+        for name in ("actions", "rewards", "discounts", "terminated"):
             state[name] = getattr(self, name)[: self.size].cpu()
         return state
 
@@ -123,7 +139,33 @@ class ReplayBuffer:
             self.next_observations[key][:size] = state[f"next_observation.{key}"].to(self.device)
         for name in ("actions", "rewards", "discounts"):
             getattr(self, name)[:size] = state[name].to(self.device)
+        # buffers saved before the flag was stored hold discount 0 after a termination
+        self.terminated[:size] = state["terminated"].to(self.device) if "terminated" in state else 0
         self.position, self.size = int(state["position"]), size
+
+    def save(self, path: str | Path) -> None:
+        """Write ``replay_buffer.pt`` (plain tensors and the sampling generator) atomically."""
+        state = {"buffer": self.state_dict(), "generator": self.generator.get_state()}
+        save_atomically(Path(path) / "replay_buffer.pt", state)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        capacity: int,
+        observation_space: Any,
+        device: torch.device,
+        seed: int,
+    ) -> ReplayBuffer | None:
+        """The buffer ``save`` wrote into ``path``, or None when there is none."""
+        source = Path(path) / "replay_buffer.pt"
+        if not source.is_file():
+            return None
+        state = load_weights(source, torch.device("cpu"))
+        buffer = cls.for_agent(capacity, observation_space, device, seed)
+        buffer.load_state_dict(state["buffer"])
+        buffer.generator.set_state(state["generator"])
+        return buffer
 
 
 class NStepWindow:
@@ -131,8 +173,9 @@ class NStepWindow:
 
     Keeps the last ``n`` steps; once full, emits for every slot whose oldest step is a
     real transition: ``G = sum_k gamma^k r_k`` up to the first end of the session within
-    the window (m steps), the observation after it, and ``discount = gamma^m`` (0 if the
-    session terminated: truncation still bootstraps). ``n = 1`` is ordinary TD(0).
+    the window (m steps), the observation after it, ``discount = gamma^m`` and whether the
+    session terminated there (the learner does not bootstrap then; truncation still does).
+    ``n = 1`` is ordinary TD(0).
     """
 
     def __init__(self, n_steps: int, gamma: float) -> None:
@@ -149,7 +192,8 @@ class NStepWindow:
         next_observation: Mapping[str, NDArray],
         valid: NDArray[np.bool_],
     ) -> tuple | None:
-        """Record one vector step; returns ``(obs, action, G, next_obs, discount)`` or None."""
+        """Record one vector step; returns ``(obs, action, G, next_obs, discount, terminated)``
+        or None."""
         self.window.append(
             dict(
                 observation=observation,
@@ -168,15 +212,15 @@ class NStepWindow:
         n_slots = len(emit)
         returns = np.zeros(n_slots)
         discount = np.ones(n_slots)
+        terminated = np.zeros(n_slots, dtype=bool)
         open_ = np.ones(n_slots, dtype=bool)  # the session is still going within the window
         last = np.zeros(n_slots, dtype=np.int64)  # index of the step whose next obs we use
         for k, step in enumerate(self.window):
             returns += open_ * discount * step["reward"]
             discount = np.where(open_, discount * self.gamma, discount)
             last = np.where(open_, k, last)
-            ended = step["terminated"] | step["truncated"]
-            discount = np.where(open_ & step["terminated"], 0.0, discount)
-            open_ &= ~ended
+            terminated |= open_ & step["terminated"]
+            open_ &= ~(step["terminated"] | step["truncated"])
         rows = np.flatnonzero(emit)
         next_observation = {
             key: np.stack([step["next_observation"][key] for step in self.window])[last[rows], rows]
@@ -189,4 +233,57 @@ class NStepWindow:
             returns[rows],
             next_observation,
             discount[rows],
+            terminated[rows],
         )
+
+
+class NStepCollector:
+    """Steps a NEXT_STEP-autoreset vector env with a policy; its n-step transitions go to
+    the replay buffer, each finished session's (environment) return to ``returns``.
+
+    A slot's autoreset step is no transition and is left out; for slates the stored action
+    is the slate's first item. A continued run (``session_index = steps done``) meets fresh
+    shoppers of its seed: no slot has reached that session yet (a session lasts >= 1 step).
+    """
+
+    def __init__(
+        self,
+        env: Any,
+        buffer: ReplayBuffer,
+        window: NStepWindow,
+        seed: int,
+        session_index: int = 0,
+    ) -> None:
+        mode = getattr(env, "autoreset_mode", None)
+        if mode is not None and mode.name != "NEXT_STEP":
+            raise ValueError("NStepCollector needs a vector env with NEXT_STEP autoreset")
+        self.env, self.buffer, self.window = env, buffer, window
+        options = {"session_index": session_index} if session_index else None
+        self.observation, _ = env.reset(seed=seed, options=options)
+        self.restarting = np.zeros(env.num_envs, dtype=bool)  # the slot's last step ended
+        self.session_return = np.zeros(env.num_envs)
+        self.returns: list[float] = []
+
+    def step(
+        self,
+        policy: Callable[[Mapping[str, NDArray]], NDArray[np.int64]],
+        learning_reward: Callable[..., NDArray[np.floating]],
+    ) -> None:
+        """One vector step; ``learning_reward(reward, obs, next_obs, terminated)`` is stored."""
+        observation = self.observation
+        action = policy(observation)
+        next_observation, reward, terminated, truncated, _ = self.env.step(action)
+        transitions = self.window.push(
+            observation,
+            action if action.ndim == 1 else action[:, 0],
+            learning_reward(reward, observation, next_observation, terminated),
+            terminated,
+            truncated,
+            next_observation,
+            valid=~self.restarting,
+        )
+        if transitions is not None:
+            self.buffer.add(*transitions)
+        self.session_return = np.where(self.restarting, 0.0, self.session_return + reward)
+        self.restarting, self.observation = terminated | truncated, next_observation
+        self.returns.extend(self.session_return[self.restarting].tolist())

@@ -11,28 +11,31 @@ cluster's best items that they have not just seen.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
+from agents import hyperparameters as hp
 from agents.base import (
-    Callback,
+    EnvSource,
+    Info,
     Logger,
-    NullLogger,
-    check_positive,
-    load_agent_files,
-    reject_unknown,
+    Observation,
+    RewardWeights,
+    expected_reward,
+    load_agent,
+    predict_with_act,
     save_agent_files,
     top_items,
     unseen_mask,
 )
-from agents.logs import InteractionLog, learn_from_random_logs
-from recenv.sim.config import EnvConfig, config_from_dict
-from recenv.sim.env import resolve_config
+from agents.logs import InteractionLog, learn_from_random_logs, logged_carts
+from recenv.sim.config import EnvConfig
 from recenv.sim.items import item_features
 
 KIND = "kmeans"
@@ -41,12 +44,17 @@ MAX_FIT_ROWS = 20_000
 SILHOUETTE_SAMPLE = 2_000
 
 
-def logged_reward(logs: InteractionLog, config: EnvConfig, price: NDArray) -> NDArray:
-    """The immediate reward each logged impression earned (revenue credited to bought items)."""
-    funnel = config.funnel
-    purchase_value = price[logs.item] if funnel.purchase_reward == "revenue" else 1.0
-    return funnel.reward_click * logs.clicked + funnel.reward_purchase * purchase_value * (
-        logs.purchased
+@dataclass(frozen=True)
+class KMeansConfig(hp.Hyperparameters):
+    """K-means hyperparameters; the field comments are the help text."""
+
+    n_clusters: int = 8  # shopper clusters
+    smoothing: float = 5.0  # pseudo-impressions pulling a cluster's item score to the item's
+    refit_interval: int = 0  # logged shopper-steps between refits (0: one fit on the whole log)
+
+    agent: ClassVar[str] = KIND
+    bounds: ClassVar[dict[str, hp.Range]] = hp.ranges(
+        {hp.AT_LEAST_ONE: "n_clusters", hp.NON_NEGATIVE: "smoothing refit_interval"}
     )
 
 
@@ -54,23 +62,10 @@ class KMeansAgent:
     """Per-cluster best items, clusters of shoppers by their history's category mix."""
 
     def __init__(
-        self,
-        env_config: EnvConfig | Mapping[str, Any] | None = None,
-        seed: int = 0,
-        device: str = "auto",
-        n_clusters: int = 8,
-        smoothing: float = 5.0,
-        refit_interval: int = 0,
-        **unknown: Any,
+        self, env_config: EnvSource = None, seed: int = 0, device: str = "auto", **settings: Any
     ) -> None:
-        reject_unknown("kmeans", unknown, ["n_clusters", "smoothing", "refit_interval"])
-        check_positive("kmeans", "refit_interval", refit_interval, allow_zero=True)
-        if n_clusters < 1:
-            raise ValueError(f"kmeans.n_clusters = {n_clusters} is out of range; allowed: >= 1")
-        check_positive("kmeans", "smoothing", smoothing, allow_zero=True)
-        self.env_config = resolve_config(env_config, None, {})
-        self.seed, self.n_clusters, self.smoothing = seed, int(n_clusters), float(smoothing)
-        self.refit_interval, self.steps_done = int(refit_interval), 0
+        self.env_config, self.config = hp.agent_settings(env_config, KMeansConfig, settings)
+        self.seed, self.n_clusters, self.steps_done = seed, self.config.n_clusters, 0
         features, catalog = item_features(self.env_config), self.env_config.catalog
         self.item_category, self.price = features["category"], features["price"]
         self.centres = np.zeros((self.n_clusters, catalog.n_categories + 1))
@@ -95,34 +90,18 @@ class KMeansAgent:
         return distances.argmin(axis=1)
 
     def act(
-        self,
-        observation: Mapping[str, NDArray],
-        deterministic: bool = False,
-        info: Mapping[str, Any] | None = None,
+        self, observation: Observation, deterministic: bool = False, info: Info | None = None
     ) -> NDArray[np.int64]:
         scores = self.cluster_scores[self.clusters(observation)]
         n_items = self.env_config.catalog.n_items
         scores = np.where(unseen_mask(observation, n_items), scores, scores - 1e9)
         return top_items(scores, self.env_config.slate_size)
 
-    def predict(self, observation, state=None, episode_start=None, deterministic=False):
-        return self.act(observation, deterministic), None
+    predict = predict_with_act
 
-    def learn(
-        self,
-        env: Any,
-        total_steps: int,
-        logger: Logger | None = None,
-        callback: Callback | None = None,
-    ) -> KMeansAgent:
-        """Log random recommendations, cluster the shoppers, score items per cluster."""
-        logger = logger or NullLogger()
-        learn_from_random_logs(self, env, total_steps, self.refit_interval, self.fit, callback)
-        logger.record("train/kmeans_inertia", self.inertia, self.steps_done)
-        logger.record("train/kmeans_silhouette", self.silhouette, self.steps_done)
-        return self
+    learn = learn_from_random_logs  # logs random recommendations, then fit
 
-    def fit(self, logs: InteractionLog) -> None:
+    def fit(self, logs: InteractionLog, logger: Logger | None = None) -> None:
         """Cluster the logged shoppers, then score every item per cluster."""
         config = self.env_config
         features = self.shopper_features(logs.observation)
@@ -137,7 +116,10 @@ class KMeansAgent:
             float(silhouette_score(features[sample], labels)) if len(set(labels)) > 1 else 0.0
         )
         cluster = self.clusters(logs.observation)
-        reward = logged_reward(logs, config, self.price)
+        # the reward each logged impression earned (revenue credited to bought items)
+        carted, _ = logged_carts(logs)
+        weights, price = RewardWeights.of(config.funnel), self.price[logs.item]
+        reward = expected_reward(weights, logs.clicked, carted, logs.purchased, price)
         n_items = config.catalog.n_items
         item_mean = np.bincount(logs.item, reward, n_items) / np.maximum(
             np.bincount(logs.item, minlength=n_items), 1
@@ -145,30 +127,25 @@ class KMeansAgent:
         cell = cluster * n_items + logs.item
         sums = np.bincount(cell, reward, self.n_clusters * n_items).reshape(self.n_clusters, -1)
         counts = np.bincount(cell, minlength=self.n_clusters * n_items).reshape(self.n_clusters, -1)
-        self.cluster_scores = (sums + self.smoothing * item_mean) / (counts + self.smoothing)
+        smoothing = self.config.smoothing
+        self.cluster_scores = (sums + smoothing * item_mean) / (counts + smoothing)
+
+    def fit_summary(self, logs: InteractionLog) -> dict[str, float]:
+        return {"kmeans_inertia": self.inertia, "kmeans_silhouette": self.silhouette}
 
     def save(self, path: str | Path) -> None:
         save_agent_files(
             path,
             KIND,
             self.env_config,
-            {
-                "n_clusters": self.n_clusters,
-                "smoothing": self.smoothing,
-                "refit_interval": self.refit_interval,
-            },
+            asdict(self.config),
             arrays={"centres": self.centres, "cluster_scores": self.cluster_scores},
             extra={"seed": self.seed, "inertia": self.inertia, "silhouette": self.silhouette},
         )
 
     @classmethod
     def load(cls, path: str | Path, env_config: EnvConfig | None = None) -> KMeansAgent:
-        meta, arrays = load_agent_files(path, KIND)
-        agent = cls(
-            env_config or config_from_dict(meta["env_config"]),
-            seed=meta["seed"],
-            **meta["hyperparameters"],
-        )
+        agent, meta, arrays = load_agent(cls, path, KIND, env_config)
         agent.centres, agent.cluster_scores = arrays["centres"], arrays["cluster_scores"]
         agent.inertia, agent.silhouette = meta["inertia"], meta["silhouette"]
         return agent

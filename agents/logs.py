@@ -15,7 +15,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from agents.base import Callback, Logger, NullLogger
+from recenv.sim.state import EVENT_NAMES, SESSION_FEATURES
+
 Policy = Callable[[dict[str, NDArray]], NDArray[np.int64]]
+CARTED = EVENT_NAMES.index("carted")  # the next code, "bought", implies carted too
+STEP = SESSION_FEATURES.index("step")
 
 
 @dataclass
@@ -49,6 +54,38 @@ class InteractionLog:
         held_out = rng.choice(sessions, round(validation_share * len(sessions)), replace=False)
         validation = np.isin(self.session, held_out)
         return self.subset(np.flatnonzero(~validation)), self.subset(np.flatnonzero(validation))
+
+
+def logged_carts(logs: InteractionLog) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Per row: was the item carted, and is that known (``(carted, known)``).
+
+    An impression's cart shows in the next observation of its session: the slate enters
+    the history at its positions, a carted click marked "carted" (or "bought" if checked out
+    at once). A bought item was carted; a click with no next step (the session or the log
+    ended) is otherwise unknown.
+    """
+    carted, known = logs.purchased.copy(), logs.purchased.copy()
+    session, position = logs.session, logs.position
+    history_events = logs.observation["history_events"]
+    clicked_rows = np.flatnonzero(logs.clicked)
+    if len(clicked_rows) == 0:
+        return carted, known
+    step = logs.observation["session"][:, STEP].astype(np.int64)
+    key = session * (int(step.max(initial=0)) + 2) + step  # unique per (session, step)
+    first_rows = np.flatnonzero(position == 0)  # one row per logged step
+    order = np.argsort(key[first_rows])
+    sorted_keys, sorted_rows = key[first_rows][order], first_rows[order]
+    index = np.searchsorted(sorted_keys, key[clicked_rows] + 1)
+    index = np.minimum(index, len(sorted_keys) - 1)  # a clicked row's step has a first row
+    clicked_position = position[clicked_rows]
+    found = (sorted_keys[index] == key[clicked_rows] + 1) & (
+        clicked_position < history_events.shape[1]
+    )
+    next_rows = sorted_rows[index]
+    marked = history_events[next_rows, np.minimum(clicked_position, history_events.shape[1] - 1)]
+    carted[clicked_rows] |= found & (marked >= CARTED)
+    known[clicked_rows] |= found
+    return carted, known
 
 
 def uniform_policy(n_items: int, slate_size: int, seed: int) -> Policy:
@@ -155,27 +192,32 @@ def collect_random_logs(env, env_config, total_steps: int, seed: int) -> Interac
 
 def learn_from_random_logs(
     agent: Any,
-    env,
+    env: Any,
     total_steps: int,
-    refit_interval: int,
-    fit: Callable[[InteractionLog], None],
-    callback: Callable[[Any], bool | None] | None = None,
-) -> InteractionLog:
-    """The offline agents' ``learn``: log random recommendations and ``fit`` on them.
+    logger: Logger | None = None,
+    callback: Callback | None = None,
+) -> Any:
+    """The offline agents' ``learn`` (their class sets ``learn = learn_from_random_logs``):
+    log random recommendations, ``agent.fit(log, logger)`` on them, then record each entry
+    of ``agent.fit_summary(log)`` as ``train/<name>``.
 
-    With ``refit_interval > 0`` the log grows by that many shopper-steps at a time and the
-    agent refits on everything logged so far before ``callback`` (so a learning curve has a
-    point per refit); the last fit always sees the whole ``total_steps`` log. Sets
-    ``agent.steps_done`` to the shopper-steps logged.
+    With ``agent.config.refit_interval > 0`` the log grows by that many shopper-steps at a
+    time and the agent refits on everything logged so far before ``callback`` (so a learning
+    curve has a point per refit); the last fit always sees the whole ``total_steps`` log.
+    Sets ``agent.steps_done`` to the shopper-steps logged.
     """
+    logger = logger or NullLogger()
     collector = random_log_collector(env, agent.env_config, agent.seed)
+    refit_interval = agent.config.refit_interval
     chunk = refit_interval if refit_interval > 0 else total_steps
     log, target = None, 0
     while collector.steps < total_steps or log is None:
         target = min(target + chunk, total_steps)  # refit points at multiples of the interval
         log = collector.collect(target - collector.steps)
-        fit(log)
+        agent.fit(log, logger)
         agent.steps_done = collector.steps
         if callback is not None and callback(agent) is False:
             break
-    return log
+    for name, value in agent.fit_summary(log).items():
+        logger.record(f"train/{name}", value, agent.steps_done)
+    return agent

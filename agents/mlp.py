@@ -13,11 +13,10 @@ classic myopic recommender.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -25,34 +24,36 @@ from numpy.typing import NDArray
 from sklearn.metrics import log_loss, roc_auc_score
 from torch import nn
 
+from agents import hyperparameters as hp
 from agents.base import (
-    Callback,
+    EnvSource,
+    Info,
     Logger,
     NullLogger,
-    check_positive,
-    check_probability,
-    read_json,
+    Observation,
+    RewardWeights,
+    expected_reward,
+    predict_with_act,
     top_items,
-    write_json_atomically,
 )
 from agents.logs import InteractionLog, learn_from_random_logs
 from agents.networks import (
     ItemScoreHead,
     StateEncoder,
-    load_weights,
+    load_torch_agent,
     resolve_device,
+    save_torch_agent,
     to_tensors,
 )
 from agents.selection import ModelSelection
-from recenv.sim.config import EnvConfig, config_from_dict
-from recenv.sim.env import resolve_config
+from recenv.sim.config import EnvConfig
 from recenv.sim.items import item_features
 
 KIND = "mlp"
 
 
 @dataclass(frozen=True)
-class MLPConfig:
+class MLPConfig(hp.Hyperparameters):
     """MLP hyperparameters; the field comments are the help text."""
 
     learning_rate: float = 1e-3
@@ -67,20 +68,16 @@ class MLPConfig:
     selection_shoppers: int = 256  # validation shoppers scoring each candidate epoch; 0: off
     selection_seed: int = 0  # seed of the validation split (disjoint from train and eval)
 
-    def __post_init__(self) -> None:
-        check_positive("mlp", "learning_rate", self.learning_rate)
-        for name in (
-            "batch_size",
-            "max_epochs",
-            "early_stopping_patience",
-            "embedding_dim",
-            "hidden_size",
-            "top_k",
-        ):
-            check_positive("mlp", name, getattr(self, name))
-        check_probability("mlp", "validation_share", self.validation_share)
-        for name in ("refit_interval", "selection_shoppers", "selection_seed"):
-            check_positive("mlp", name, getattr(self, name), allow_zero=True)
+    agent: ClassVar[str] = KIND
+    bounds: ClassVar[dict[str, hp.Range]] = hp.ranges(
+        {
+            hp.POSITIVE: "learning_rate",
+            hp.AT_LEAST_ONE: "batch_size max_epochs early_stopping_patience embedding_dim "
+            "hidden_size top_k",
+            hp.SHARE: "validation_share",
+            hp.NON_NEGATIVE: "refit_interval selection_shoppers selection_seed",
+        }
+    )
 
 
 class ResponseModel(nn.Module):
@@ -115,17 +112,9 @@ class MLPAgent:
     """Predicts click and purchase per item; recommends the best predicted immediate reward."""
 
     def __init__(
-        self,
-        env_config: EnvConfig | Mapping[str, Any] | None = None,
-        seed: int = 0,
-        device: str = "auto",
-        **hyperparameters: Any,
+        self, env_config: EnvSource = None, seed: int = 0, device: str = "auto", **settings: Any
     ) -> None:
-        self.env_config = resolve_config(env_config, None, {})
-        known = {spec.name for spec in dataclasses.fields(MLPConfig)}
-        if unknown := sorted(set(hyperparameters) - known):
-            raise ValueError(f"unknown mlp hyperparameters {unknown}; valid: {sorted(known)}")
-        self.config = MLPConfig(**hyperparameters)
+        self.env_config, self.config = hp.agent_settings(env_config, MLPConfig, settings)
         self.seed, self.device = seed, resolve_device(device)
         torch.manual_seed(seed)
         features = item_features(self.env_config)
@@ -135,68 +124,45 @@ class MLPAgent:
         self.metrics: dict[str, float] = {}
         self.steps_done, self.epochs_done = 0, 0
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.config.learning_rate)
+        self.rewards = RewardWeights.of(self.env_config.funnel)
+        shoppers, selection_seed = self.config.selection_shoppers, self.config.selection_seed
         self.selection = (
-            ModelSelection(
-                self.env_config, self.config.selection_shoppers, self.config.selection_seed
-            )
-            if self.config.selection_shoppers
+            ModelSelection(self.env_config, self.model, shoppers, selection_seed)
+            if shoppers
             else None
         )
 
     @torch.no_grad()
     def expected_reward(self, observation: Mapping[str, NDArray]) -> torch.Tensor:
-        """Predicted immediate reward of every item, ``(n, n_items)``."""
+        """Predicted immediate reward of every item, ``(n, n_items)``.
+
+        Carts are not modelled; a bought item was carted, so ``P(purchase)`` stands in for
+        ``P(cart)`` (a lower bound) in the env's reward formula.
+        """
         click, purchase = self.model.all_logits(to_tensors(observation, self.device))
-        funnel = self.env_config.funnel
-        value = self.price if funnel.purchase_reward == "revenue" else 1.0
-        return (
-            funnel.reward_click * torch.sigmoid(click)
-            + funnel.reward_purchase * torch.sigmoid(purchase) * value
-        )
+        click, purchase = torch.sigmoid(click), torch.sigmoid(purchase)
+        return expected_reward(self.rewards, click, purchase, purchase, self.price)
 
     def act(
-        self,
-        observation: Mapping[str, NDArray],
-        deterministic: bool = False,
-        info: Mapping[str, Any] | None = None,
+        self, observation: Observation, deterministic: bool = False, info: Info | None = None
     ) -> NDArray[np.int64]:
         return top_items(
             self.expected_reward(observation).cpu().numpy(), self.env_config.slate_size
         )
 
-    def predict(self, observation, state=None, episode_start=None, deterministic=False):
-        return self.act(observation, deterministic), None
+    predict = predict_with_act
 
     # -- learning ---------------------------------------------------------------------------
-    def learn(
-        self,
-        env: Any,
-        total_steps: int,
-        logger: Logger | None = None,
-        callback: Callback | None = None,
-    ) -> MLPAgent:
-        """Log random shopper-steps, fit with early stopping and model selection, report metrics.
+    learn = learn_from_random_logs  # logs random recommendations, then fit
+
+    def fit(self, logs: InteractionLog, logger: Logger | None = None) -> None:
+        """Train on ``logs`` (warm-started from the current weights) until early stopping.
 
         An epoch whose validation log-loss improves is a candidate: early stopping ends a fit
         when the log-loss stalls, and the weights kept are the candidate with the best return
         on the validation shoppers (``agents.selection``), or the lowest log-loss with
         selection off.
         """
-        logger = logger or NullLogger()
-        learn_from_random_logs(
-            self,
-            env,
-            total_steps,
-            self.config.refit_interval,
-            lambda logs: self.fit(logs, logger),
-            callback,
-        )
-        for name, value in self.metrics.items():
-            logger.record(f"train/{name}", value, self.steps_done)
-        return self
-
-    def fit(self, logs: InteractionLog, logger: Logger | None = None) -> None:
-        """Train on ``logs`` (warm-started from the current weights) until early stopping."""
         config, logger = self.config, logger or NullLogger()
         train, validation = logs.split_by_session(config.validation_share, self.seed)
         rng = np.random.default_rng(self.seed + self.epochs_done)
@@ -217,7 +183,7 @@ class MLPAgent:
                 best_loss, stale = validation_loss, 0
                 best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
                 if self.selection is not None:
-                    self.selection.consider(self, self.model.state_dict, self.epochs_done, logger)
+                    self.selection.consider(self, self.epochs_done, logger)
             else:
                 stale += 1
                 if stale >= config.early_stopping_patience:
@@ -227,6 +193,10 @@ class MLPAgent:
         if best_state is not None:
             self.model.load_state_dict(best_state)
         self.metrics = self.held_out_metrics(validation)
+
+    def fit_summary(self, logs: InteractionLog) -> dict[str, float]:
+        """The held-out metrics of the last fit."""
+        return self.metrics
 
     @property
     def shopper_steps_used(self) -> dict[str, int]:
@@ -295,39 +265,19 @@ class MLPAgent:
         }
 
     # -- checkpoints ------------------------------------------------------------------------
+    def checkpointed(self) -> dict[str, Any]:
+        """What ``weights.pt`` restores: the response model."""
+        return {"model": self.model}
+
     def save(self, path: str | Path) -> None:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        temporary = path / "weights.tmp"
-        torch.save({"model": self.model.state_dict()}, temporary)
-        temporary.replace(path / "weights.pt")
-        write_json_atomically(
-            path / "agent.json",
-            {
-                "kind": KIND,
-                "hyperparameters": dataclasses.asdict(self.config),
-                "env_config": dataclasses.asdict(self.env_config),
-                "seed": self.seed,
-                "metrics": self.metrics,
-            },
-        )
+        """Write ``weights.pt`` (the model's state dict) and ``agent.json`` (config, metrics)."""
+        save_torch_agent(path, KIND, self, self.checkpointed(), metrics=self.metrics)
 
     @classmethod
     def load(
         cls, path: str | Path, env_config: EnvConfig | None = None, device: str = "auto"
     ) -> MLPAgent:
-        path = Path(path)
-        meta = read_json(path / "agent.json", KIND)
-        agent = cls(
-            env_config or config_from_dict(meta["env_config"]),
-            seed=meta["seed"],
-            device=device,
-            **meta["hyperparameters"],
-        )
-        state = load_weights(path / "weights.pt", agent.device)
-        try:
-            agent.model.load_state_dict(state["model"])
-        except (KeyError, RuntimeError) as error:
-            raise ValueError(f"checkpoint {path} does not match this agent: {error}") from error
+        """Rebuild an agent from ``save``; weights load with ``weights_only=True``."""
+        agent, meta, _ = load_torch_agent(cls, path, KIND, env_config, device, cls.checkpointed)
         agent.metrics = meta["metrics"]
         return agent

@@ -10,7 +10,8 @@ scores are dot products of a projection of that vector with output item embeddin
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -19,6 +20,7 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
+from agents.base import load_agent, save_agent_files
 from recenv.sim.config import EnvConfig
 from recenv.sim.state import EVENT_NAMES, SESSION_FEATURES
 
@@ -291,3 +293,65 @@ def load_weights(path: Path, device: torch.device) -> dict[str, Any]:
     if not isinstance(state, dict):
         raise ValueError(f"checkpoint weights {path} must hold a dict of state dicts")
     return state
+
+
+def save_atomically(path: Path, state: Mapping[str, Any]) -> None:
+    """``torch.save`` a dict of tensors through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    torch.save(dict(state), temporary)
+    temporary.replace(path)
+
+
+def load_state_dicts(
+    path: Path, modules: Mapping[str, Any], device: torch.device
+) -> dict[str, Any]:
+    """Load each entry of a weights file into the module (or optimizer) of that name.
+
+    A file written for another network raises a ValueError; returns the whole file.
+    """
+    state = load_weights(path, device)
+    try:
+        for name, module in modules.items():
+            module.load_state_dict(state[name])
+    except (KeyError, RuntimeError, ValueError) as error:
+        raise ValueError(f"checkpoint {path.parent} does not match this agent: {error}") from error
+    return state
+
+
+def save_torch_agent(
+    path: str | Path,
+    kind: str,
+    agent: Any,
+    weights: Mapping[str, Any],
+    hyperparameters: Mapping[str, Any] | None = None,
+    **extra: Any,
+) -> None:
+    """A neural agent's checkpoint: ``weights.pt`` (``weights``: modules and optimizers by
+    their ``state_dict``, other entries as they are), then ``agent.json`` (kind, env config,
+    hyperparameters (default: ``agent.config``), seed and ``extra``), each atomically."""
+    if hyperparameters is None:
+        hyperparameters = dataclasses.asdict(agent.config)
+    state = {
+        name: value.state_dict() if hasattr(value, "state_dict") else value
+        for name, value in weights.items()
+    }
+    save_atomically(Path(path) / "weights.pt", state)
+    extra = {"seed": agent.seed, **extra}
+    save_agent_files(path, kind, agent.env_config, hyperparameters, extra=extra)
+
+
+def load_torch_agent(
+    cls: type,
+    path: str | Path,
+    kind: str,
+    env_config: EnvConfig | None,
+    device: str,
+    modules: Callable[[Any], Mapping[str, Any]],
+    **arguments: Any,
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Rebuild a neural agent (``agents.base.load_agent``) and load ``weights.pt`` into
+    ``modules(agent)``; returns the agent, its JSON metadata and the whole weights file."""
+    agent, meta, _ = load_agent(cls, path, kind, env_config, device=device, **arguments)
+    state = load_state_dicts(Path(path) / "weights.pt", modules(agent), agent.device)
+    return agent, meta, state

@@ -34,36 +34,50 @@ the other oracles: a reference, never a deployable policy.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from agents import hyperparameters as hp
 from agents.base import (
-    Callback,
-    Logger,
-    check_positive,
-    load_agent_files,
-    reject_unknown,
+    EnvSource,
+    Info,
+    Observation,
+    learn_nothing,
+    load_agent,
+    predict_needs_info,
     save_agent_files,
 )
-from recenv.sim.config import EnvConfig, config_from_dict
+from recenv.sim.config import EnvConfig, out_of_range
 from recenv.sim.core import Simulator
-from recenv.sim.env import resolve_config
 from recenv.sim.expectations import expected_outcomes
 from recenv.sim.planning import ScratchWorld, plan_keys
 
 KIND = "planner"
-HYPERPARAMETERS = (
-    "candidates",
-    "rollouts",
-    "depth",
-    "shortlist",
-    "patience_value",
-    "confidence",
-    "myopic_base",
-)
+
+
+@dataclass(frozen=True)
+class PlannerConfig(hp.Hyperparameters):
+    """The planner's budget and test (see the module docstring)."""
+
+    candidates: int = 4  # first actions compared per decision
+    rollouts: int = 6  # per candidate and base policy, on common random numbers
+    depth: int = 12  # simulated steps per rollout; then patience_value x patience left
+    shortlist: int = 8  # items per base policy that rollouts choose from
+    patience_value: float = 3.0  # the heuristic oracle's value of patience
+    confidence: float = 2.0  # standard errors a plan must beat the heuristic's own by
+    myopic_base: bool = False  # also roll out under the myopic oracle
+
+    agent: ClassVar[str] = KIND
+    bounds: ClassVar[dict[str, hp.Range]] = hp.ranges(
+        {
+            hp.AT_LEAST_ONE: "candidates rollouts depth shortlist",
+            hp.NON_NEGATIVE: "patience_value confidence",
+        }
+    )
 
 
 class PlanningOracle:
@@ -73,55 +87,29 @@ class PlanningOracle:
     needs_info = True
 
     def __init__(
-        self,
-        env_config: EnvConfig | Mapping[str, Any] | None = None,
-        seed: int = 0,
-        device: str = "auto",
-        candidates: int = 4,
-        rollouts: int = 6,
-        depth: int = 12,
-        shortlist: int = 8,
-        patience_value: float = 3.0,
-        confidence: float = 2.0,
-        myopic_base: bool = False,
-        **unknown: Any,
+        self, env_config: EnvSource = None, seed: int = 0, device: str = "auto", **settings: Any
     ) -> None:
-        reject_unknown("planner", unknown, list(HYPERPARAMETERS))
-        for name, value in (
-            ("candidates", candidates),
-            ("rollouts", rollouts),
-            ("depth", depth),
-            ("shortlist", shortlist),
-        ):
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(
-                    f"planner.{name} = {value!r} is out of range; allowed: integers >= 1"
-                )
-        check_positive("planner", "patience_value", patience_value, allow_zero=True)
-        check_positive("planner", "confidence", confidence, allow_zero=True)
-        self.confidence = float(confidence)
-        self.myopic_base = bool(myopic_base)
-        self.env_config = resolve_config(env_config, None, {})
-        n_items, slate_size = self.env_config.catalog.n_items, self.env_config.slate_size
-        self.shortlist = min(int(shortlist), n_items)
-        self.candidates = min(int(candidates), self.shortlist)
+        self.env_config, self.config = hp.agent_settings(env_config, PlannerConfig, settings)
+        config, slate_size = self.config, self.env_config.slate_size
+        self.confidence, self.myopic_base = config.confidence, config.myopic_base
+        self.shortlist = min(config.shortlist, self.env_config.catalog.n_items)
+        self.candidates = min(config.candidates, self.shortlist)
         if self.shortlist < slate_size + self.candidates - 1:
-            raise ValueError(
-                f"planner.shortlist = {shortlist} is too small for slates of {slate_size} and "
-                f"{candidates} candidates; allowed: >= {slate_size + self.candidates - 1}"
+            raise out_of_range(
+                "planner.shortlist",
+                config.shortlist,
+                f">= {slate_size + self.candidates - 1} "
+                f"(slates of {slate_size} and {config.candidates} candidates)",
             )
-        self.rollouts, self.depth = int(rollouts), int(depth)
-        self.patience_value, self.seed = float(patience_value), int(seed)
+        self.rollouts, self.depth = config.rollouts, config.depth
+        self.patience_value, self.seed = config.patience_value, int(seed)
         self.model = Simulator(self.env_config, n_shoppers=1)
         self.decisions = 0
         self._scratch: ScratchWorld | None = None
 
     # -- acting -----------------------------------------------------------------------------
     def act(
-        self,
-        observation: Mapping[str, NDArray],
-        deterministic: bool = True,
-        info: Mapping[str, Any] | None = None,
+        self, observation: Observation, deterministic: bool = True, info: Info | None = None
     ) -> NDArray[np.int64]:
         """The best candidate's slate per shopper, by mean rollout value."""
         if info is None or "hidden" not in info:
@@ -143,8 +131,7 @@ class PlanningOracle:
         chosen = slates[np.arange(n_shoppers), best]
         return chosen[:, 0] if self.env_config.slate_size == 1 else chosen
 
-    def predict(self, observation, state=None, episode_start=None, deterministic=True):
-        raise ValueError("PlanningOracle needs info['hidden']; call act(obs, info=info)")
+    predict = predict_needs_info
 
     @property
     def base_values(self) -> tuple[float, float]:
@@ -232,39 +219,12 @@ class PlanningOracle:
         return self._scratch
 
     # -- protocol ---------------------------------------------------------------------------
-    def learn(
-        self,
-        env: Any = None,
-        total_steps: int = 0,
-        logger: Logger | None = None,
-        callback: Callback | None = None,
-    ) -> PlanningOracle:
-        """Nothing to learn: the planner uses the model itself."""
-        if callback is not None:
-            callback(self)
-        return self
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return {
-            "candidates": self.candidates,
-            "rollouts": self.rollouts,
-            "depth": self.depth,
-            "shortlist": self.shortlist,
-            "patience_value": self.patience_value,
-            "confidence": self.confidence,
-            "myopic_base": self.myopic_base,
-        }
+    learn = learn_nothing  # the planner uses the model itself
 
     def save(self, path: str | Path) -> None:
-        save_agent_files(
-            path, KIND, self.env_config, self.hyperparameters(), extra={"seed": self.seed}
-        )
+        extra = {"seed": self.seed}
+        save_agent_files(path, KIND, self.env_config, asdict(self.config), extra=extra)
 
     @classmethod
     def load(cls, path: str | Path, env_config: EnvConfig | None = None) -> PlanningOracle:
-        meta, _ = load_agent_files(path, KIND)
-        return cls(
-            env_config or config_from_dict(meta["env_config"]),
-            seed=meta.get("seed", 0),
-            **meta["hyperparameters"],
-        )
+        return load_agent(cls, path, KIND, env_config)[0]

@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from agents.base import Callback, Logger, load_agent_files, reject_unknown, save_agent_files
-from recenv.sim.config import EnvConfig, config_from_dict
-from recenv.sim.env import resolve_config
+from agents import hyperparameters as hp
+from agents.base import (
+    EnvSource,
+    Info,
+    Observation,
+    learn_nothing,
+    load_agent,
+    predict_with_act,
+    save_agent_files,
+)
+from recenv.sim.config import EnvConfig
 
 KIND = "random"
+
+
+@dataclass(frozen=True)
+class RandomConfig(hp.Hyperparameters):
+    """No hyperparameters: any given is refused by name."""
+
+    agent: ClassVar[str] = KIND
 
 
 class RandomAgent:
@@ -22,22 +37,14 @@ class RandomAgent:
     role = "baseline"  # a simple rule: the bar a learning agent must clear
 
     def __init__(
-        self,
-        env_config: EnvConfig | Mapping[str, Any] | None = None,
-        seed: int = 0,
-        device: str = "auto",
-        **unknown: Any,
+        self, env_config: EnvSource = None, seed: int = 0, device: str = "auto", **settings: Any
     ) -> None:
-        reject_unknown("random", unknown, [])
-        self.env_config = resolve_config(env_config, None, {})
+        self.env_config, _ = hp.agent_settings(env_config, RandomConfig, settings)
         self.seed = seed
         self.rng = np.random.default_rng(seed)
 
     def act(
-        self,
-        observation: Mapping[str, NDArray],
-        deterministic: bool = False,
-        info: Mapping[str, Any] | None = None,
+        self, observation: Observation, deterministic: bool = False, info: Info | None = None
     ) -> NDArray[np.int64]:
         n_shoppers = len(observation["session"])
         n_items, slate_size = self.env_config.catalog.n_items, self.env_config.slate_size
@@ -50,25 +57,12 @@ class RandomAgent:
         order = np.argsort(np.take_along_axis(keys, smallest, axis=1), axis=1)
         return np.take_along_axis(smallest, order, axis=1)
 
-    def predict(self, observation, state=None, episode_start=None, deterministic=False):
-        return self.act(observation, deterministic), None
-
-    def learn(
-        self,
-        env: Any,
-        total_steps: int,
-        logger: Logger | None = None,
-        callback: Callback | None = None,
-    ) -> RandomAgent:
-        """Nothing to learn."""
-        if callback is not None:
-            callback(self)
-        return self
+    predict = predict_with_act
+    learn = learn_nothing
 
     def save(self, path: str | Path) -> None:
         save_agent_files(path, KIND, self.env_config, {}, extra={"seed": self.seed})
 
     @classmethod
     def load(cls, path: str | Path, env_config: EnvConfig | None = None) -> RandomAgent:
-        meta, _ = load_agent_files(path, KIND)
-        return cls(env_config or config_from_dict(meta["env_config"]), seed=meta["seed"])
+        return load_agent(cls, path, KIND, env_config)[0]

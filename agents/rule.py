@@ -28,43 +28,57 @@ are read from the observation after an impression, whose history events mark it 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from agents import hyperparameters as hp
 from agents.base import (
-    Callback,
+    EnvSource,
+    Info,
     Logger,
-    NullLogger,
-    check_positive,
-    load_agent_files,
-    reject_unknown,
+    Observation,
+    RewardWeights,
+    expected_reward,
+    load_agent,
+    predict_with_act,
     save_agent_files,
     unseen_mask,
 )
-from agents.logs import InteractionLog, learn_from_random_logs
-from recenv.sim.config import EnvConfig, config_from_dict
-from recenv.sim.env import resolve_config
+from agents.logs import STEP, InteractionLog, learn_from_random_logs, logged_carts
+from recenv.sim.config import EnvConfig
 from recenv.sim.items import item_features
-from recenv.sim.state import EVENT_NAMES, SESSION_FEATURES
 
 KIND = "rule"
-HYPERPARAMETERS = [
-    "click_weight",
-    "purchase_weight",
-    "prior_strength",
-    "rotation_window",
-    "refit_interval",
-]
 RATES = ("click_rate", "cart_rate", "purchase_rate")
-CARTED = EVENT_NAMES.index("carted")  # the next code, "bought", implies carted too
-STEP = SESSION_FEATURES.index("step")
 # Penalties ordering the fallbacks, each larger than any score: a seen item is worse than a
 # category repeated within the slate, which is worse than a category blocked by rotation.
 SEEN, SLATE_REPEAT, BLOCKED = 4e9, 2e9, 1e9
+
+
+@dataclass(frozen=True)
+class RuleConfig(hp.Hyperparameters):
+    """The rule's knobs; None weights are the env's own (the score is then the expected
+    immediate reward)."""
+
+    click_weight: float | None = None  # reward of a click in the score
+    purchase_weight: float | None = None  # reward of a purchase (per unit of revenue or item)
+    prior_strength: float = 10.0  # pseudo-impressions pulling each item's rates to the mean
+    rotation_window: int = 9  # steps a shown category stays blocked
+    refit_interval: int = 0  # logged shopper-steps between refits (0: one fit on the whole log)
+
+    agent: ClassVar[str] = KIND
+    bounds: ClassVar[dict[str, hp.Range]] = hp.ranges(
+        {
+            hp.NON_NEGATIVE: "click_weight purchase_weight prior_strength rotation_window "
+            "refit_interval"
+        }
+    )
 
 
 class RuleAgent:
@@ -73,49 +87,32 @@ class RuleAgent:
     role = "baseline"  # a simple rule: the bar a learning agent must clear
 
     def __init__(
-        self,
-        env_config: EnvConfig | Mapping[str, Any] | None = None,
-        seed: int = 0,
-        device: str = "auto",
-        click_weight: float | None = None,
-        purchase_weight: float | None = None,
-        prior_strength: float = 10.0,
-        rotation_window: int = 9,
-        refit_interval: int = 0,
-        **unknown: Any,
+        self, env_config: EnvSource = None, seed: int = 0, device: str = "auto", **settings: Any
     ) -> None:
-        reject_unknown(KIND, unknown, HYPERPARAMETERS)
-        self.env_config = resolve_config(env_config, None, {})
-        funnel = self.env_config.funnel
-        # None: the env's own reward weight, so the score is the expected immediate reward.
-        self.click_weight = float(funnel.reward_click if click_weight is None else click_weight)
-        self.purchase_weight = float(
-            funnel.reward_purchase if purchase_weight is None else purchase_weight
+        self.env_config, self.config = hp.agent_settings(env_config, RuleConfig, settings)
+        config = self.config
+        self.rewards = RewardWeights.of(
+            self.env_config.funnel, config.click_weight, config.purchase_weight
         )
-        self.prior_strength = float(prior_strength)
-        self.rotation_window, self.refit_interval = int(rotation_window), int(refit_interval)
-        for name in HYPERPARAMETERS:
-            check_positive(KIND, name, getattr(self, name), allow_zero=True)
+        self.click_weight = float(self.rewards.reward_click)
+        self.purchase_weight = float(self.rewards.reward_purchase)
+        self.prior_strength = config.prior_strength
+        self.rotation_window, self.refit_interval = config.rotation_window, config.refit_interval
         self.seed, self.steps_done = seed, 0
         features = item_features(self.env_config)
         self.item_category = features["category"]  # (n_items,)
-        revenue = funnel.purchase_reward == "revenue"
-        price = features["price"].astype(np.float64)
-        self.item_value = price if revenue else np.ones_like(price)  # (n_items,)
-        n_items = len(price)
-        self.rates = {name: np.zeros(n_items) for name in RATES}
-        self.scores = np.zeros(n_items)
+        self.price = features["price"].astype(np.float64)  # (n_items,)
+        self.rates = {name: np.zeros(len(self.price)) for name in RATES}
+        self.scores = np.zeros(len(self.price))
 
     @property
     def hyperparameters(self) -> dict[str, float | int]:
         """The resolved knobs (env weights filled in): what a checkpoint stores."""
-        return {name: getattr(self, name) for name in HYPERPARAMETERS}
+        names = (spec.name for spec in dataclasses.fields(RuleConfig))
+        return {name: getattr(self, name) for name in names}
 
     def act(
-        self,
-        observation: Mapping[str, NDArray],
-        deterministic: bool = False,
-        info: Mapping[str, Any] | None = None,
+        self, observation: Observation, deterministic: bool = False, info: Info | None = None
     ) -> NDArray[np.int64]:
         """Best-scoring unseen items outside the recently shown categories (a slate per row)."""
         n_items, slate_size = len(self.scores), self.env_config.slate_size
@@ -153,25 +150,11 @@ class RuleAgent:
         blocked[np.arange(len(history))[:, None], category] = True
         return blocked[:, :n_categories]
 
-    def predict(self, observation, state=None, episode_start=None, deterministic=False):
-        """stable-baselines3's acting API."""
-        return self.act(observation, deterministic), None
+    predict = predict_with_act
 
-    def learn(
-        self,
-        env: Any,
-        total_steps: int,
-        logger: Logger | None = None,
-        callback: Callback | None = None,
-    ) -> RuleAgent:
-        """Log ``total_steps`` shopper-steps of random recommendations and estimate the rates."""
-        logs = learn_from_random_logs(
-            self, env, total_steps, self.refit_interval, self.fit, callback
-        )
-        (logger or NullLogger()).record("train/logged_impressions", len(logs), self.steps_done)
-        return self
+    learn = learn_from_random_logs  # logs random recommendations, then fit
 
-    def fit(self, logs: InteractionLog) -> None:
+    def fit(self, logs: InteractionLog, logger: Logger | None = None) -> None:
         """Smoothed click, cart and purchase rates per item from logged impressions."""
         n_items, strength = len(self.scores), self.prior_strength
         carted, cart_known = logged_carts(logs)
@@ -187,14 +170,17 @@ class RuleAgent:
         }
         self.scores = self.score()
 
+    def fit_summary(self, logs: InteractionLog) -> dict[str, float]:
+        return {"logged_impressions": len(logs)}
+
     def score(self) -> NDArray[np.float64]:
-        """``click_rate * (click_weight + reward_cart * cart_rate + purchase_weight * ...)``."""
-        rates, reward_cart = self.rates, self.env_config.funnel.reward_cart
-        return rates["click_rate"] * (
-            self.click_weight
-            + reward_cart * rates["cart_rate"]
-            + self.purchase_weight * rates["purchase_rate"] * self.item_value
+        """``click_rate * E[reward | click]``: the env's reward formula with the rule's click
+        and purchase weights, ``cart_rate`` and ``purchase_rate`` as event probabilities."""
+        rates = self.rates
+        per_click = expected_reward(
+            self.rewards, 1.0, rates["cart_rate"], rates["purchase_rate"], self.price
         )
+        return rates["click_rate"] * per_click
 
     def save(self, path: str | Path) -> None:
         save_agent_files(
@@ -208,12 +194,7 @@ class RuleAgent:
 
     @classmethod
     def load(cls, path: str | Path, env_config: EnvConfig | None = None) -> RuleAgent:
-        meta, arrays = load_agent_files(path, KIND)
-        agent = cls(
-            env_config or config_from_dict(meta["env_config"]),
-            seed=meta["seed"],
-            **meta["hyperparameters"],
-        )
+        agent, meta, arrays = load_agent(cls, path, KIND, env_config)
         missing = [name for name in RATES if name not in arrays]
         if missing or any(arrays[name].shape != agent.scores.shape for name in RATES):
             raise ValueError(
@@ -235,35 +216,3 @@ def smoothed_rate(
     denominator = trials + strength
     numerator = events + strength * mean
     return np.divide(numerator, denominator, out=np.full(len(events), mean), where=denominator > 0)
-
-
-def logged_carts(logs: InteractionLog) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
-    """Per row: was the item carted, and is that known (``(carted, known)``).
-
-    An impression's cart shows in the next observation of its session: the slate enters
-    the history at its positions, a carted click marked "carted" (or "bought" if checked out
-    at once). A bought item was carted; a click with no next step (the session or the log
-    ended) is otherwise unknown.
-    """
-    carted, known = logs.purchased.copy(), logs.purchased.copy()
-    session, position = logs.session, logs.position
-    history_events = logs.observation["history_events"]
-    clicked_rows = np.flatnonzero(logs.clicked)
-    if len(clicked_rows) == 0:
-        return carted, known
-    step = logs.observation["session"][:, STEP].astype(np.int64)
-    key = session * (int(step.max(initial=0)) + 2) + step  # unique per (session, step)
-    first_rows = np.flatnonzero(position == 0)  # one row per logged step
-    order = np.argsort(key[first_rows])
-    sorted_keys, sorted_rows = key[first_rows][order], first_rows[order]
-    index = np.searchsorted(sorted_keys, key[clicked_rows] + 1)
-    index = np.minimum(index, len(sorted_keys) - 1)  # a clicked row's step has a first row
-    clicked_position = position[clicked_rows]
-    found = (sorted_keys[index] == key[clicked_rows] + 1) & (
-        clicked_position < history_events.shape[1]
-    )
-    next_rows = sorted_rows[index]
-    marked = history_events[next_rows, np.minimum(clicked_position, history_events.shape[1] - 1)]
-    carted[clicked_rows] |= found & (marked >= CARTED)
-    known[clicked_rows] |= found
-    return carted, known

@@ -11,36 +11,58 @@ JSON of hyperparameters, never SB3's pickled zip.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
-import torch
 from numpy.typing import NDArray
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 
-from agents.base import (
-    Callback,
-    Logger,
-    NullLogger,
-    check_positive,
-    read_json,
-    write_json_atomically,
-)
-from agents.networks import load_weights, resolve_device
+from agents import hyperparameters as hp
+from agents.base import Callback, Info, Logger, NullLogger, Observation, predict_with_act, read_json
+from agents.networks import load_torch_agent, resolve_device, save_torch_agent
 from agents.sb3_policies import RecenvDQNPolicy
 from agents.selection import ModelSelection
-from recenv.sim.config import EnvConfig, config_from_dict
-from recenv.sim.env import resolve_config
+from recenv.sim.config import EnvConfig, out_of_range
 from recenv.sim.vector import ShoppingVectorEnv
 
 KIND = "sb3"
 ALGORITHMS = {"dqn": DQN, "ppo": PPO}
-POLICIES = ("MultiInputPolicy", "recenv")
+
+
+@dataclass(frozen=True)
+class SB3Config(hp.Hyperparameters):
+    """The adapter's own settings; every other keyword goes to SB3's algorithm unchanged."""
+
+    algorithm: str = "dqn"  # SB3's DQN or PPO
+    n_envs: int = 16  # shoppers SB3 simulates side by side (its own SAME_STEP env)
+    policy: str = "MultiInputPolicy"  # SB3's network, or "recenv": our DQN's (DQN only)
+    validation_interval: int = 0  # shopper-steps between model selections; 0: off
+    validation_shoppers: int = 256  # held-out shoppers per validation run
+    validation_seed: int = 0  # seed of the validation split
+
+    agent: ClassVar[str] = KIND
+    bounds: ClassVar[dict[str, hp.Range]] = hp.ranges(
+        {
+            hp.AT_LEAST_ONE: "n_envs validation_shoppers",
+            hp.NON_NEGATIVE: "validation_interval validation_seed",
+        }
+    )
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {
+        "algorithm": tuple(ALGORITHMS),
+        "policy": ("MultiInputPolicy", "recenv"),
+    }
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.policy == "recenv" and self.algorithm != "dqn":
+            raise ValueError(
+                f"sb3.policy = 'recenv' needs sb3.algorithm = 'dqn', got {self.algorithm!r}"
+            )
 
 
 class SB3VecEnv(VecEnv):
@@ -100,55 +122,31 @@ class SB3Agent:
         env_config: EnvConfig | Mapping[str, Any] | None = None,
         seed: int = 0,
         device: str = "auto",
-        algorithm: str = "dqn",
-        n_envs: int = 16,
-        policy: str = "MultiInputPolicy",
-        validation_interval: int = 0,
-        validation_shoppers: int = 256,
-        validation_seed: int = 0,
-        **hyperparameters: Any,
+        **arguments: Any,
     ) -> None:
-        if algorithm not in ALGORITHMS:
-            raise ValueError(f"sb3.algorithm = {algorithm!r}; choose one of {sorted(ALGORITHMS)}")
-        if policy not in POLICIES:
-            raise ValueError(f"sb3.policy = {policy!r}; choose one of {list(POLICIES)}")
-        if policy == "recenv" and algorithm != "dqn":
-            raise ValueError(
-                f"sb3.policy = 'recenv' needs sb3.algorithm = 'dqn', got {algorithm!r}"
-            )
-        self.env_config = resolve_config(env_config, None, {})
+        own = {spec.name for spec in fields(SB3Config)}
+        settings = {name: value for name, value in arguments.items() if name in own}
+        self.env_config, self.config = hp.agent_settings(env_config, SB3Config, settings)
         if self.env_config.slate_size != 1:
-            raise ValueError(
-                f"sb3 agents take one item per step; env slate_size = "
-                f"{self.env_config.slate_size} is out of range; allowed: 1"
-            )
-        if n_envs < 1:
-            raise ValueError(f"sb3.n_envs = {n_envs} is out of range; allowed: >= 1")
-        for name, value in (
-            ("validation_interval", validation_interval),
-            ("validation_shoppers", validation_shoppers),
-            ("validation_seed", validation_seed),
-        ):
-            check_positive("sb3", name, value, allow_zero=name != "validation_shoppers")
-        self.validation_interval = int(validation_interval)
-        self.selection = ModelSelection(self.env_config, validation_shoppers, validation_seed)
-        self.seed, self.algorithm, self.n_envs = seed, algorithm, int(n_envs)
-        self.policy = policy
-        self.hyperparameters = dict(hyperparameters)
-        self.device = resolve_device(device)
+            allowed = "1 (sb3 agents take one item per step)"
+            raise out_of_range("env slate_size", self.env_config.slate_size, allowed)
+        self.hyperparameters = {k: v for k, v in arguments.items() if k not in own}
+        self.seed, self.device, self.steps_done = seed, resolve_device(device), 0
+        config = self.config
+        self.algorithm, self.n_envs, self.policy = config.algorithm, config.n_envs, config.policy
         self.vec_env = SB3VecEnv(
             ShoppingVectorEnv(self.n_envs, config=self.env_config, autoreset_mode="SAME_STEP")
         )
         sb3_arguments = dict(self.hyperparameters)
-        policy_class: str | type = policy
-        if policy == "recenv":  # the env config is known here, not in the (JSON) hyperparameters
+        policy_class: str | type = self.policy
+        if self.policy == "recenv":  # the env config is known here, not in the (JSON) arguments
             policy_class = RecenvDQNPolicy
             sb3_arguments["policy_kwargs"] = {
                 **sb3_arguments.get("policy_kwargs", {}),
                 "env_config": self.env_config,
             }
         try:
-            self.model = ALGORITHMS[algorithm](
+            self.model = ALGORITHMS[self.algorithm](
                 policy_class,
                 self.vec_env,
                 seed=seed,
@@ -158,21 +156,18 @@ class SB3Agent:
             )
         except TypeError as error:  # SB3 reports a misspelt keyword as a TypeError
             raise ValueError(
-                f"sb3.{algorithm} does not accept {sorted(self.hyperparameters)}: {error}"
+                f"sb3.{self.algorithm} does not accept {sorted(self.hyperparameters)}: {error}"
             ) from error
-        self.steps_done = 0
+        validation = config.validation_shoppers, config.validation_seed, config.validation_interval
+        self.selection = ModelSelection(self.env_config, self.model.policy, *validation)
 
     def act(
-        self,
-        observation: Mapping[str, NDArray],
-        deterministic: bool = False,
-        info: Mapping[str, Any] | None = None,
+        self, observation: Observation, deterministic: bool = False, info: Info | None = None
     ) -> NDArray[np.int64]:
         action, _ = self.model.predict(dict(observation), deterministic=deterministic)
         return np.asarray(action, dtype=np.int64)
 
-    def predict(self, observation, state=None, episode_start=None, deterministic=False):
-        return self.act(observation, deterministic), None
+    predict = predict_with_act
 
     def learn(
         self,
@@ -189,21 +184,17 @@ class SB3Agent:
         DQN and the MLP follow).
         """
         logger = logger or NullLogger()
-        hook = _ProtocolCallback(self, self.steps_done, logger, callback)
+        hook = _ProtocolCallback(self, self.steps_done, callback)
+        self.selection.start(self, logger)
         self.model.learn(
             total_timesteps=total_steps, reset_num_timesteps=self.steps_done == 0, callback=hook
         )
         self.steps_done = hook.steps()
-        if self.validation_interval:
-            self._validate(logger)
-            self.model.policy.load_state_dict(self.selection.best_state)
+        self.selection.finish(self)
         for name, value in self.model.logger.name_to_value.items():
             if isinstance(value, (int, float)):
                 logger.record(f"sb3/{name}", float(value), self.steps_done)
         return self
-
-    def _validate(self, logger: Logger) -> None:
-        self.selection.consider(self, self.model.policy.state_dict, self.steps_done, logger)
 
     @property
     def shopper_steps_used(self) -> dict[str, int]:
@@ -213,55 +204,48 @@ class SB3Agent:
             "selection": self.selection.shopper_steps,
         }
 
+    def checkpointed(self) -> dict[str, Any]:
+        """What ``weights.pt`` restores: SB3's policy (its networks), never SB3's pickles."""
+        return {"policy": self.model.policy}
+
     def save(self, path: str | Path) -> None:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        temporary = path / "weights.tmp"
-        torch.save({"policy": self.model.policy.state_dict()}, temporary)
-        temporary.replace(path / "weights.pt")
-        write_json_atomically(
-            path / "agent.json",
-            {
-                "kind": KIND,
-                "algorithm": self.algorithm,
-                "n_envs": self.n_envs,
-                "policy": self.policy,
-                "hyperparameters": self.hyperparameters,
-                "seed": self.seed,
-                "env_config": dataclasses.asdict(self.env_config),
-                "steps_done": self.steps_done,
-                "validation": {
-                    "interval": self.validation_interval,
-                    "shoppers": self.selection.n_shoppers,
-                    "seed": self.selection.seed,
-                },
-                "selection": self.selection.counters(),
-            },
+        config = self.config
+        validation = {
+            "interval": config.validation_interval,
+            "shoppers": config.validation_shoppers,
+        }
+        save_torch_agent(
+            path,
+            KIND,
+            self,
+            self.checkpointed(),
+            self.hyperparameters,
+            algorithm=self.algorithm,
+            n_envs=self.n_envs,
+            policy=self.policy,
+            steps_done=self.steps_done,
+            validation={**validation, "seed": config.validation_seed},
+            selection=self.selection.counters(),
         )
 
     @classmethod
     def load(
         cls, path: str | Path, env_config: EnvConfig | None = None, device: str = "auto"
     ) -> SB3Agent:
-        path = Path(path)
-        meta = read_json(path / "agent.json", KIND)
-        agent = cls(
-            env_config or config_from_dict(meta["env_config"]),
-            seed=meta["seed"],
-            device=device,
-            algorithm=meta["algorithm"],
-            n_envs=meta["n_envs"],
-            policy=meta.get("policy", "MultiInputPolicy"),  # checkpoints before the option
-            validation_interval=meta.get("validation", {}).get("interval", 0),
-            validation_shoppers=meta.get("validation", {}).get("shoppers", 256),
-            validation_seed=meta.get("validation", {}).get("seed", 0),
-            **meta["hyperparameters"],
+        """Rebuild an agent from ``save``; its policy loads with ``weights_only=True``."""
+        meta = read_json(Path(path) / "agent.json", KIND)
+        validation = meta.get("validation", {})
+        settings = {
+            "algorithm": meta["algorithm"],
+            "n_envs": meta["n_envs"],
+            "policy": meta.get("policy", "MultiInputPolicy"),  # checkpoints before the option
+            "validation_interval": validation.get("interval", 0),
+            "validation_shoppers": validation.get("shoppers", 256),
+            "validation_seed": validation.get("seed", 0),
+        }
+        agent, meta, _ = load_torch_agent(
+            cls, path, KIND, env_config, device, cls.checkpointed, **settings
         )
-        state = load_weights(path / "weights.pt", agent.device)
-        try:
-            agent.model.policy.load_state_dict(state["policy"])
-        except (KeyError, RuntimeError) as error:
-            raise ValueError(f"checkpoint {path} does not match this agent: {error}") from error
         agent.steps_done = meta["steps_done"]
         agent.selection.restore_counters(meta.get("selection", {}))
         return agent
@@ -270,17 +254,9 @@ class SB3Agent:
 class _ProtocolCallback(BaseCallback):
     """SB3's callback hook calling the recenv protocol's callback and model selection."""
 
-    def __init__(
-        self, agent: SB3Agent, start: int, logger: Logger, callback: Callback | None
-    ) -> None:
+    def __init__(self, agent: SB3Agent, start: int, callback: Callback | None) -> None:
         super().__init__()
-        self.agent, self.start, self.recenv_logger, self.recenv_callback = (
-            agent,
-            start,
-            logger,
-            callback,
-        )
-        self.next_validation = start + agent.validation_interval
+        self.agent, self.start, self.recenv_callback = agent, start, callback
         self.first_timesteps: int | None = None
 
     def steps(self) -> int:
@@ -294,9 +270,6 @@ class _ProtocolCallback(BaseCallback):
 
     def _on_step(self) -> bool:
         self.agent.steps_done = self.steps()
-        interval = self.agent.validation_interval
-        if interval and self.agent.steps_done >= self.next_validation:
-            self.next_validation += interval
-            self.agent._validate(self.recenv_logger)
+        self.agent.selection(self.agent)
         keep_going = self.recenv_callback is None or self.recenv_callback(self.agent)
         return keep_going is not False

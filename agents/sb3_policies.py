@@ -27,9 +27,9 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.dqn.policies import DQNPolicy
 
-from agents.base import check_positive
+from agents.hyperparameters import AT_LEAST_ONE
 from agents.networks import ItemScoreHead, ObservationTensors, StateEncoder, to_tensors
-from recenv.sim.config import EnvConfig
+from recenv.sim.config import EnvConfig, out_of_range
 from recenv.sim.items import item_features
 
 
@@ -122,7 +122,8 @@ class RecenvDQNPolicy(DQNPolicy):
         for name, value in (("embedding_dim", embedding_dim), ("hidden_size", hidden_size)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise ValueError(f"sb3.policy_kwargs.{name} = {value!r}; allowed: integers >= 1")
-            check_positive("sb3.policy_kwargs", name, value)
+            if not AT_LEAST_ONE.contains(value):
+                raise out_of_range(f"sb3.policy_kwargs.{name}", value, AT_LEAST_ONE.describe())
         extractor_kwargs = {
             "env_config": env_config,
             "item_category": item_features(env_config)["category"],

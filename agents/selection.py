@@ -1,18 +1,21 @@
-"""Model selection on validation shoppers: one protocol for every learning agent.
+"""Model selection on validation shoppers: one callback for every learning agent.
 
-A learning agent that produces a sequence of candidate policies (DQN every
-``validation_interval`` steps, the MLP after every epoch, SB3 agents every so many steps)
-scores each candidate's greedy policy on the same held-out shoppers and keeps the best,
-as SB3's ``EvalCallback`` keeps its best model. The shoppers come from the
-``"validation"`` split (``recenv.sim.streams``): never trained on, never met in evaluation.
-Every shopper-step spent here is counted (``shopper_steps``) and reported in the agent's
-budget, so a comparison can see what selection cost.
+A learning agent that produces a sequence of candidate policies scores each candidate's
+greedy policy on the same held-out shoppers and keeps the best weights, as SB3's
+``EvalCallback`` keeps its best model. ``ModelSelection`` is a ``Callback``
+(``agents.base``): ``start`` it when ``learn`` begins, call it after every collection step
+(it scores every ``interval`` shopper-steps of ``agent.steps_done``: DQN, the SB3 agents),
+and ``finish`` scores the last weights and loads the best. Agents whose candidates come at
+moments of their own (the MLP's improving epochs) call ``consider`` instead.
+
+The shoppers come from the ``"validation"`` split (``recenv.sim.streams``): never trained
+on, never met in evaluation. Every shopper-step spent here is counted (``shopper_steps``)
+and reported in the agent's budget, so a comparison can see what selection cost.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import Any
 
 from agents.base import Logger, NullLogger
@@ -21,27 +24,48 @@ from recenv.sim.config import EnvConfig
 
 
 class ModelSelection:
-    """Keep the state of the best candidate by mean validation return."""
+    """Keep the ``state_dict`` of ``model`` that scored the best mean validation return."""
 
-    def __init__(self, env_config: EnvConfig, n_shoppers: int = 256, seed: int = 0) -> None:
+    def __init__(
+        self,
+        env_config: EnvConfig,
+        model: Any,
+        n_shoppers: int = 256,
+        seed: int = 0,
+        interval: int = 0,
+    ) -> None:
         if n_shoppers < 1:
             raise ValueError(
                 f"selection n_shoppers = {n_shoppers} is out of range; allowed: integers >= 1"
             )
-        self.env_config, self.n_shoppers, self.seed = env_config, int(n_shoppers), int(seed)
+        self.env_config, self.model = env_config, model
+        self.n_shoppers, self.seed, self.interval = int(n_shoppers), int(seed), int(interval)
         self.best_score = -float("inf")
         self.best_state: Any = None
         self.shopper_steps = 0
         self.candidates = 0
+        self.logger: Logger = NullLogger()
+        self.next_step = float("inf")
 
-    def consider(
-        self,
-        agent: Any,
-        state: Callable[[], Any],
-        step: int,
-        logger: Logger | None = None,
-    ) -> bool:
-        """Score ``agent``'s greedy policy; if it is the best so far keep a copy of ``state()``.
+    def start(self, agent: Any, logger: Logger | None = None) -> None:
+        """Begin a ``learn`` call: the first scoring comes ``interval`` steps from now."""
+        self.logger = logger or NullLogger()
+        self.next_step = agent.steps_done + self.interval if self.interval else float("inf")
+
+    def __call__(self, agent: Any) -> None:
+        """After a collection step: score the current weights when the interval is due."""
+        if agent.steps_done >= self.next_step:
+            self.next_step += self.interval
+            self.consider(agent, agent.steps_done)
+
+    def finish(self, agent: Any) -> None:
+        """With periodic scoring: score the final weights too, then load the best ones."""
+        if self.interval:
+            self.consider(agent, agent.steps_done)
+            self.model.load_state_dict(self.best_state)
+
+    def consider(self, agent: Any, step: int, logger: Logger | None = None) -> bool:
+        """Score ``agent``'s greedy policy; if it is the best so far keep a copy of the weights.
 
         Returns True when this candidate became the best.
         """
@@ -49,9 +73,9 @@ class ModelSelection:
         self.shopper_steps += int(sessions["steps"].sum())
         self.candidates += 1
         score = float(sessions["return"].mean())
-        (logger or NullLogger()).record("train/validation_return", score, step)
+        (logger or self.logger).record("train/validation_return", score, step)
         if score > self.best_score:
-            self.best_score, self.best_state = score, copy.deepcopy(state())
+            self.best_score, self.best_state = score, copy.deepcopy(self.model.state_dict())
             return True
         return False
 

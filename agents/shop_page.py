@@ -17,21 +17,39 @@ proportions are fixed, documented constants of a calibration, not fitted.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from agents.base import Callback, Logger, load_agent_files, reject_unknown, save_agent_files
-from recenv.sim.config import EnvConfig, config_from_dict
-from recenv.sim.env import resolve_config
+from agents import hyperparameters as hp
+from agents.base import (
+    EnvSource,
+    Info,
+    Observation,
+    learn_nothing,
+    load_agent,
+    predict_with_act,
+    save_agent_files,
+)
+from recenv.sim.config import EnvConfig, out_of_range
 from recenv.sim.items import item_features
 from recenv.sim.state import EVENT_CLICKED
 
 KIND = "shop_page"
-HYPERPARAMETERS = ("recent", "similar")
+
+
+@dataclass(frozen=True)
+class ShopPageConfig(hp.Hyperparameters):
+    """How a page is composed; both counts are at most the slate size, together too."""
+
+    recent: int = 1  # recently viewed items, most recent first
+    similar: int = 3  # random items of the recently viewed categories
+
+    agent: ClassVar[str] = KIND
+    bounds: ClassVar[dict[str, hp.Range]] = hp.ranges({hp.NON_NEGATIVE: "recent similar"})
 
 
 class ShopPagePolicy:
@@ -40,28 +58,18 @@ class ShopPagePolicy:
     role = "baseline"
 
     def __init__(
-        self,
-        env_config: EnvConfig | Mapping[str, Any] | None = None,
-        seed: int = 0,
-        device: str = "auto",
-        recent: int = 1,
-        similar: int = 3,
-        **unknown: Any,
+        self, env_config: EnvSource = None, seed: int = 0, device: str = "auto", **settings: Any
     ) -> None:
-        reject_unknown("shop_page", unknown, list(HYPERPARAMETERS))
-        self.env_config = resolve_config(env_config, None, {})
+        self.env_config, self.config = hp.agent_settings(env_config, ShopPageConfig, settings)
+        recent, similar = self.config.recent, self.config.similar
         size = self.env_config.slate_size
-        for name, value in (("recent", recent), ("similar", similar)):
-            if isinstance(value, bool) or int(value) != value or not 0 <= value <= size:
-                raise ValueError(
-                    f"shop_page.{name} = {value!r} is out of range; allowed: integers in "
-                    f"[0, slate_size={size}]"
-                )
-        if recent + similar > size:
-            raise ValueError(
-                f"shop_page.recent + similar = {recent + similar} is out of range; allowed: "
-                f"<= slate_size = {size}"
-            )
+        for name, value in (
+            ("recent", recent),
+            ("similar", similar),
+            ("recent + similar", recent + similar),
+        ):
+            if value > size:
+                raise out_of_range(f"shop_page.{name}", value, f"[0, slate_size = {size}]")
         self.recent, self.similar, self.seed = int(recent), int(similar), int(seed)
         self.category = item_features(self.env_config)["category"]
         self.sorted_items = np.argsort(self.category, kind="stable")  # items grouped by category
@@ -70,10 +78,7 @@ class ShopPagePolicy:
         self.rng = np.random.default_rng(seed)
 
     def act(
-        self,
-        observation: Mapping[str, NDArray],
-        deterministic: bool = False,
-        info: Mapping[str, Any] | None = None,
+        self, observation: Observation, deterministic: bool = False, info: Info | None = None
     ) -> NDArray[np.int64]:
         """One page per shopper (vectorised: a slate is drawn for every shopper at once)."""
         history, events = np.asarray(observation["history"]), observation["history_events"]
@@ -117,35 +122,14 @@ class ShopPagePolicy:
                 slates[clash, position] = self.rng.integers(0, n_items, int(clash.sum()))
         raise RuntimeError("could not draw distinct slates")
 
-    def predict(self, observation, state=None, episode_start=None, deterministic=False):
-        return self.act(observation, deterministic), None
+    predict = predict_with_act
 
-    def learn(
-        self,
-        env: Any = None,
-        total_steps: int = 0,
-        logger: Logger | None = None,
-        callback: Callback | None = None,
-    ) -> ShopPagePolicy:
-        """Nothing to learn: a stated behaviour policy."""
-        if callback is not None:
-            callback(self)
-        return self
+    learn = learn_nothing  # a stated behaviour policy
 
     def save(self, path: str | Path) -> None:
-        save_agent_files(
-            path,
-            KIND,
-            self.env_config,
-            {"recent": self.recent, "similar": self.similar},
-            extra={"seed": self.seed},
-        )
+        extra = {"seed": self.seed}
+        save_agent_files(path, KIND, self.env_config, asdict(self.config), extra=extra)
 
     @classmethod
     def load(cls, path: str | Path, env_config: EnvConfig | None = None) -> ShopPagePolicy:
-        meta, _ = load_agent_files(path, KIND)
-        return cls(
-            env_config or config_from_dict(meta["env_config"]),
-            seed=meta.get("seed", 0),
-            **meta["hyperparameters"],
-        )
+        return load_agent(cls, path, KIND, env_config)[0]

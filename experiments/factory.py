@@ -22,10 +22,16 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
 def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
-    """Compose ``conf/config.yaml`` with command-line style overrides, outside a Hydra app."""
+    """Compose ``conf/config.yaml`` with command-line style overrides, outside a Hydra app.
+
+    ``+agent.<key>=<value>`` adds the key or sets it (as ``++``): before the agents'
+    schemas listed every field, fields left out of a preset were appended that way, and
+    recorded benchmark commands (``benchmarks/results``) still say so.
+    """
     register()
+    overrides = [f"+{item}" if item.startswith("+agent.") else item for item in overrides]
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
+        return compose("config", overrides=overrides)
 
 
 def env_config_from(cfg: DictConfig) -> EnvConfig:

@@ -1,15 +1,18 @@
 """Structured configs (Hydra's ConfigStore) for the experiment groups, and their validation.
 
 The env schema is ``recenv.sim.config.EnvConfig`` itself, so a misspelt env field fails at
-composition, before any run starts. The train and eval groups and the run-level knobs are
-range-checked the same way (``check_experiment``: field, value, allowed range) before
-anything trains, allocates or touches a run folder. ``register()`` is idempotent; the entry
-points call it.
+composition, before any run starts; likewise each shipped agent's schema is its own
+hyperparameter dataclass (``AGENT_SCHEMAS``), which ``conf/agent/<name>.yaml`` extends
+(``defaults: [base_<name>@agent]``) stating only ``_target_`` and what differs. The train
+and eval groups and the run-level knobs are range-checked the same way
+(``check_experiment``: field, value, allowed range) before anything trains, allocates or
+touches a run folder. ``register()`` is idempotent; the entry points call it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import re
 import secrets
 import typing
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from recenv.sim.config import (
     NON_NEGATIVE,
@@ -32,6 +35,21 @@ DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 # Every generator a run seeds takes it: numpy's legacy global one (stable-baselines3 seeds it)
 # needs < 2**32; 1e9 is the round bound below.
 SEED = Bound(0, 1e9)
+# conf/agent/<name>.yaml -> the agent's hyperparameters (the one source of their defaults)
+AGENT_SCHEMAS = {
+    "dqn": "agents.dqn:DQNConfig",
+    "mlp": "agents.mlp:MLPConfig",
+    "kmeans": "agents.kmeans:KMeansConfig",
+    "popularity": "agents.popularity:PopularityConfig",
+    "rule": "agents.rule:RuleConfig",
+    "random": "agents.random:RandomConfig",
+    "custom_example": "agents.custom_example:BoughtAndFreshConfig",
+    "long_term_oracle": "agents.oracle:LongTermOracleConfig",
+    "myopic_oracle": "agents.oracle:MyopicOracleConfig",
+    "planner": "agents.planner:PlannerConfig",
+}
+# SB3's adapter: its own settings, open to the keyword arguments it passes on to SB3
+OPEN_AGENT_SCHEMAS = {"sb3": "agents.sb3:SB3Config"}
 
 
 @dataclass
@@ -134,13 +152,17 @@ def _check_device_present(device: str) -> None:
         )
 
 
-def _writable(schema: type) -> type:
+def _writable(schema: type, target: bool = False) -> type:
     """A non-frozen twin of a frozen dataclass (recursively), for Hydra to merge into.
 
     It keeps the field names, types and defaults, so a misspelt or mistyped field still
-    fails at composition; ranges are checked when ``EnvConfig`` is built from the result.
+    fails at composition; ranges are checked when the config (``EnvConfig``, an agent's
+    hyperparameters) is built from the result. ``target``: with the ``_target_`` field
+    that names an agent class.
     """
-    fields = []
+    fields: list[tuple[str, Any, Any]] = []
+    if target:
+        fields.append(("_target_", str, field(default=MISSING)))
     for spec in dataclasses.fields(schema):
         kind = typing.get_type_hints(schema)[spec.name]
         if dataclasses.is_dataclass(kind):
@@ -149,6 +171,11 @@ def _writable(schema: type) -> type:
         else:
             fields.append((spec.name, kind, field(default=spec.default)))
     return dataclasses.make_dataclass(schema.__name__, fields)
+
+
+def _schema(path: str) -> type:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def register() -> None:
@@ -162,5 +189,11 @@ def register() -> None:
     store.store(group="env", name="base_env", node=_writable(EnvConfig))
     store.store(group="train", name="base_train", node=TrainConfig)
     store.store(group="eval", name="base_eval", node=EvalConfig)
+    for name, path in AGENT_SCHEMAS.items():
+        node = _writable(_schema(path), target=True)
+        store.store(group="agent", name=f"base_{name}", node=node)
+    for name, path in OPEN_AGENT_SCHEMAS.items():  # a plain mapping: no struct, extra keys pass
+        defaults = dataclasses.asdict(_schema(path)())
+        store.store(group="agent", name=f"base_{name}", node={"_target_": MISSING, **defaults})
     if not OmegaConf.has_resolver("run_id"):
         OmegaConf.register_new_resolver("run_id", lambda: secrets.token_hex(3), use_cache=True)

@@ -142,31 +142,39 @@ def test_n_step_window_returns_by_hand() -> None:
         ret: list[float],
         next_obs: list[int],
         discount: list[float],
+        terminated: list[bool],
     ) -> None:
         """Compare one emitted batch of n-step transitions with the hand computation."""
         assert out is not None
-        observation, actions, returns, next_observation, discounts = out
+        observation, actions, returns, next_observation, discounts, ended = out
         assert observation["id"].tolist() == obs
         assert actions.tolist() == action
         np.testing.assert_allclose(returns, ret)
         assert next_observation["id"].tolist() == next_obs
         np.testing.assert_allclose(discounts, discount)
+        assert ended.tolist() == terminated
 
     # window t0..t2.
-    # s0: G = 1 + 0.5*2 = 2, terminated at t1: discount 0, next obs of t1 (20).
+    # s0: G = 1 + 0.5*2 = 2, terminated at t1 (m = 2 steps: discount 0.25, no bootstrap),
+    #     next obs of t1 (20).
     # s1: G = 1 + 0.5*2 + 0.25*4 = 3, truncated at t2 still bootstraps:
     #     discount 0.5^3 = 0.125, next obs of t2 (31).
-    check(emitted[2], [0, 1], [100, 101], [2, 3], [20, 31], [0, 0.125])
+    check(emitted[2], [0, 1], [100, 101], [2, 3], [20, 31], [0.25, 0.125], [True, False])
     # window t1..t3.
-    # s0: G = 2, terminated at its first step: discount 0, next obs of t1 (20).
+    # s0: G = 2, terminated at its first step: discount 0.5, no bootstrap, next obs of t1 (20).
     # s1: G = 2 + 0.5*4 = 4, truncated at t2: discount 0.5^2 = 0.25, next obs of t2 (31).
-    check(emitted[3], [10, 11], [110, 111], [2, 4], [20, 31], [0, 0.25])
+    check(emitted[3], [10, 11], [110, 111], [2, 4], [20, 31], [0.5, 0.25], [True, False])
     # window t2..t4: s0's t2 is a restart step (invalid), so only s1 is emitted.
     # s1: G = 4, truncated at once: discount 0.5, next obs of t2 (31).
-    check(emitted[4], [21], [121], [4], [31], [0.5])
+    check(emitted[4], [21], [121], [4], [31], [0.5], [False])
     # window t3..t5: s1's t3 is a restart step, only s0 is emitted, no end in the window.
     # s0: G = 8 + 0.5*16 + 0.25*64 = 32, discount 0.5^3 = 0.125, next obs of t5 (60).
-    check(emitted[5], [30], [130], [32], [60], [0.125])
+    check(emitted[5], [30], [130], [32], [60], [0.125], [False])
+    # what the TD target bootstraps with, (1 - terminated) * gamma^m, per emitted batch
+    bootstrap = [(1 - out[5]) * out[4] for out in emitted[2:]]
+    expected = [[0, 0.125], [0, 0.25], [0.5], [0.125]]
+    for weights, by_hand in zip(bootstrap, expected, strict=True):
+        np.testing.assert_allclose(weights, by_hand)
 
 
 # -- LinearSchedule, unseen_mask, top_items -----------------------------------------------
