@@ -131,7 +131,6 @@ class Simulator:
         self._threads = ThreadSplitter(n_shoppers, PARALLEL_FROM)
         self._no_restart = np.zeros(n_shoppers, dtype=np.bool_)
         self._observation_shapes = observation_shapes(config, n_shoppers)
-        self._rows = [item for item in self._observation_shapes.items() if item[0] != "query"]
         self._unobserved = tuple(new_observation(observation_shapes(config, 0)).values())
         self.shopper_steps = 0  # shopper-steps simulated (restarting rows excluded): budgets
 
@@ -184,14 +183,39 @@ class Simulator:
         the single env's path, which spends microseconds on every array crossing into the
         kernel. Returns the outcome's values (``StepOutcome`` order) and the observation
         (fresh arrays, ``query`` an ``np.int64``)."""
-        if self.n_shoppers != 1:
-            raise ValueError(f"step_one steps one shopper; this simulator has {self.n_shoppers}")
-        observation = {key: np.empty(shape[1:], dtype) for key, (shape, dtype) in self._rows}
+        arrays = self._one_observation()
         state, items, _, params = self._model
-        *outcome, query = _step_one(slates, state, items, params, tuple(observation.values()))
+        *outcome, query = _step_one(slates, state, items, params, arrays)
         self.shopper_steps += 1
-        observation["query"] = np.int64(query)
-        return tuple(outcome), observation
+        return tuple(outcome), self._one_observation_dict(arrays, query)
+
+    def start_one(self) -> dict[str, Any]:
+        """``start_sessions`` then ``observe`` of a one-shopper simulator, in one kernel call;
+        the observation as in ``step_one``."""
+        arrays = self._one_observation()
+        return self._one_observation_dict(arrays, _start_one(*self._model, arrays))
+
+    def _one_observation(self) -> tuple[NDArray, ...]:
+        if self.n_shoppers != 1:
+            raise ValueError(f"a one-shopper path; this simulator has {self.n_shoppers}")
+        config = self.config
+        return (
+            np.empty(config.history_length, dtype=np.int64),
+            np.empty(config.history_length, dtype=np.int64),
+            np.empty(config.cart_capacity, dtype=np.int64),
+            np.empty(len(SESSION_FEATURES), dtype=np.float32),
+        )
+
+    @staticmethod
+    def _one_observation_dict(arrays: tuple[NDArray, ...], query: int) -> dict[str, Any]:
+        history, events, cart, session = arrays
+        return {
+            "history": history,
+            "history_events": events,
+            "cart": cart,
+            "session": session,
+            "query": np.int64(query),
+        }
 
     def observe(self, observation: dict[str, NDArray] | None = None) -> dict[str, NDArray]:
         """Batched observation: what an agent may see, never hidden traits. Fresh arrays
@@ -333,8 +357,22 @@ def _step_one(slates, state, items, params, observation):
     state, items = borrowed(ShopperState(*state)), borrowed(ItemTable(*items))
     params = ModelParams(*params)
     outcome = _step_shopper(0, borrowed(slates), state, items, params)
+    return (*outcome, _observe_one(state, observation))
+
+
+@njit(cache=True, nogil=True)
+def _start_one(state, items, population, params, observation):
+    """Draw the one shopper of a simulator and observe it; returns the query."""
+    state, items = borrowed(ShopperState(*state)), borrowed(ItemTable(*items))
+    draw_shopper(0, state, items, borrowed(Population(*population)), ModelParams(*params))
+    return _observe_one(state, observation)
+
+
+@njit(cache=True, inline="always")
+def _observe_one(state, observation):
+    """Row 0's observation into 1-D arrays (viewed as one-row matrices); returns the query."""
     history, events, cart, session = borrowed(observation)
-    query = observe_row(
+    return observe_row(
         0,
         state,
         history.reshape((1, history.size)),
@@ -342,7 +380,6 @@ def _step_one(slates, state, items, params, observation):
         cart.reshape((1, cart.size)),
         session.reshape((1, session.size)),
     )
-    return (*outcome, query)
 
 
 @njit(cache=True, inline="always")

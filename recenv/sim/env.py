@@ -17,8 +17,6 @@ from recenv.sim.config import EnvConfig, config_from_dict, deep_update, make_con
 from recenv.sim.core import Simulator
 from recenv.sim.state import EVENT_NAMES, SESSION_FEATURES
 
-_FIRST_ROW = np.zeros(1, dtype=np.int64)
-
 
 def resolve_config(
     config: EnvConfig | Mapping[str, Any] | None, preset: str | None, overrides: Mapping[str, Any]
@@ -147,13 +145,13 @@ class ShoppingEnv(gym.Env):
             state.session[:] += np.uint64(1)
         if "session_index" in options:
             state.session[:] = options["session_index"]
-        self.simulator.start_sessions(_FIRST_ROW)
+        observation = self.simulator.start_one()
         self._stepped = False
         self._needs_reset = False
         info: dict[str, Any] = {"session_index": int(state.session[0])}
         if self.config.expose_hidden_state:
             info["hidden"] = self._hidden()
-        return _first_row(self.simulator.observe()), info
+        return observation, info
 
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self._needs_reset:
