@@ -61,6 +61,8 @@ def agents_table(name: str = "agents.json") -> str:
         for agent, items in report.get("agent_overrides", {}).items()
         for override in items
     )
+    if report["seeds"] != [0, 1, 2, 3, 4]:  # the script's default
+        own = " --seeds " + " ".join(str(seed) for seed in report["seeds"]) + own
     lines = [
         f"`python benchmarks/agents.py{own} --json benchmarks/results/{name}"
         f"{' -- ' + overrides if overrides else ''}` ({seeds} seeds):",
@@ -616,6 +618,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "agents_long_term": functools.partial(agents_table, "agents_long_term.json"),
     "agents_sparse": functools.partial(agents_table, "agents_sparse.json"),
     "agents_sparse_shaping": functools.partial(agents_table, "agents_sparse_shaping.json"),
+    "agents_realistic": functools.partial(agents_table, "agents_realistic.json"),
     "sensitivity": sensitivity_table,
     "ablation": ablation_table,
     "speed": speed_table,

@@ -1,4 +1,4 @@
-"""The worked example of CONTRIBUTING_dynamics_example.md: the promotion effect.
+"""The worked example of CONTRIBUTING.md ("A new dynamics effect"): the promotion effect.
 
 ``dynamics.promotion_boost`` (one config field) is read by ``dynamics.promotion_utility``
 (one function), called once in ``choice.item_utility``: each session the shop promotes
