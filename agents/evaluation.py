@@ -21,6 +21,7 @@ from recenv import metrics
 from recenv.sim.config import EnvConfig
 from recenv.sim.env import resolve_config
 from recenv.sim.items import item_features
+from recenv.sim.masks import last_slate
 from recenv.sim.vector import ShoppingVectorEnv
 from recenv.stats import Estimate
 
@@ -74,7 +75,7 @@ def run_sessions(
         kwargs = {"info": info} if needs_info else {}
         action = np.asarray(agent.act(observation, deterministic=True, **kwargs))
         observation, reward, terminated, truncated, info = env.step(action)
-        slates = action.reshape(n_shoppers, -1)
+        slates = shown_slates(env, config.slate_size)
         shown.append(np.where(active[:, None], slates, -1))
         for name, value in (
             ("return", reward),
@@ -90,6 +91,16 @@ def run_sessions(
         active &= ~(terminated | truncated)
     totals["items"] = np.concatenate(shown, axis=1)  # (n, steps * K); -1 after the session
     return totals
+
+
+def shown_slates(env: ShoppingVectorEnv, slate_size: int) -> NDArray[np.int64]:
+    """``(n, slate_size)`` what each slot was really shown at the last step, read from the
+    env (repeats replaced, score actions decoded); -1 beyond a history shorter than K."""
+    shown = last_slate(env.simulator.state, slate_size)
+    if shown.shape[1] < slate_size:
+        padding = np.full((shown.shape[0], slate_size - shown.shape[1]), -1, dtype=np.int64)
+        shown = np.concatenate([shown, padding], axis=1)
+    return shown
 
 
 def evaluate(

@@ -15,16 +15,16 @@ from recenv.sim.config import (
     DynamicsConfig,
     EnvConfig,
     FunnelConfig,
+    InterfaceConfig,
     ShopperConfig,
     available_presets,
     make_config,
 )
 from recenv.sim.core import Simulator, build_world
-from recenv.sim.env import ShoppingEnv
+from recenv.sim.env import ENV_ID, ShoppingEnv
 from recenv.sim.vector import ShoppingVectorEnv
 
 __version__ = "0.1.0"
-ENV_ID = "recenv/Shopping-v0"
 
 if ENV_ID not in gymnasium.registry:
     gymnasium.register(
@@ -40,6 +40,7 @@ __all__ = [
     "DynamicsConfig",
     "EnvConfig",
     "FunnelConfig",
+    "InterfaceConfig",
     "ShopperConfig",
     "ShoppingEnv",
     "ShoppingVectorEnv",

@@ -205,14 +205,17 @@ def test_every_preset_builds_resets_and_steps(name: str) -> None:
     assert info["clicked_item"] in (-1, *np.atleast_1d(action))
 
 
+STRICT = {"slate_repeats": "strict"}  # repeated items raise instead of being replaced
+
+
 def single_env(slate_size: int) -> ShoppingEnv:
-    env = ShoppingEnv(preset="small", slate_size=slate_size)
+    env = ShoppingEnv(preset="small", slate_size=slate_size, interface=STRICT)
     env.reset(seed=0)
     return env
 
 
 def vector_env(slate_size: int) -> ShoppingVectorEnv:
-    env = ShoppingVectorEnv(N_SHOPPERS, preset="small", slate_size=slate_size)
+    env = ShoppingVectorEnv(N_SHOPPERS, preset="small", slate_size=slate_size, interface=STRICT)
     env.reset(seed=0)
     return env
 

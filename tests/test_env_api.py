@@ -41,7 +41,10 @@ def test_gymnasium_and_sb3_checkers_pass(slate_size: int) -> None:
 def test_registered_id_makes_single_and_vector_envs() -> None:
     env = gym.make(recenv.ENV_ID, preset="small")
     assert isinstance(env.unwrapped, ShoppingEnv)
-    assert env.spec is not None and env.spec.max_episode_steps is None  # horizon lives in config
+    # the horizon comes from the config (small: 20 steps); the env truncates itself, so
+    # gymnasium.make adds no TimeLimit
+    assert env.spec is not None and env.spec.max_episode_steps == 20
+    assert "TimeLimit" not in repr(env)
     vector = gym.make_vec(
         recenv.ENV_ID, num_envs=3, vectorization_mode="vector_entry_point", preset="small"
     )

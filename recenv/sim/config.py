@@ -351,6 +351,43 @@ class DynamicsConfig(Validated):
 
 
 @dataclass(frozen=True)
+class InterfaceConfig(Validated):
+    """How an agent acts on and sees the shop: what standard RL libraries can emit and eat.
+
+    Nothing here changes the shoppers; it changes the spaces (``recenv.sim.interface``).
+
+    * ``action``: ``"items"`` (item ids: ``Discrete`` or ``MultiDiscrete`` slates),
+      ``"scores"`` (a ``Box`` of one score per item in [-1, 1]) or ``"feature_weights"``
+      (a ``Box`` of weights over the observable item features, Virtual-Taobao's ranking
+      action): the env shows the ``slate_size`` highest-scored items the mask allows.
+    * ``slate_repeats``: ``"replace"`` swaps an item repeated in a slate for the next id
+      (cyclically) not in the slate, counted in ``info["slate_repeats"]``; ``"strict"``
+      raises ``ValueError``.
+    * ``observation``: ``"ids"`` (the ``Dict`` of item ids) or ``"features"`` (a compact
+      float32 ``Box`` from observable item features: ``recenv.sim.encoding``);
+      ``observation_positions`` recent history entries are kept by position there.
+    * Masks: unreleased items are always masked; ``mask_cart`` and ``mask_shown`` also mask
+      items in the cart and items shown last step; ``mask_in_info`` puts the mask in
+      ``info["action_mask"]`` every step (``action_masks()`` works regardless).
+    """
+
+    action: str = "items"
+    slate_repeats: str = "replace"
+    observation: str = "ids"
+    observation_positions: int = 2
+    mask_in_info: bool = False
+    mask_cart: bool = False
+    mask_shown: bool = False
+
+    bounds: ClassVar[dict[str, Bound]] = {"observation_positions": NON_NEGATIVE}
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {
+        "action": ("items", "scores", "feature_weights"),
+        "slate_repeats": ("replace", "strict"),
+        "observation": ("ids", "features"),
+    }
+
+
+@dataclass(frozen=True)
 class EnvConfig(Validated):
     """Everything that defines a shopping scenario (the ``env`` Hydra group)."""
 
@@ -359,6 +396,7 @@ class EnvConfig(Validated):
     choice: ChoiceConfig = field(default_factory=ChoiceConfig)
     funnel: FunnelConfig = field(default_factory=FunnelConfig)
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
+    interface: InterfaceConfig = field(default_factory=InterfaceConfig)
     slate_size: int = 1  # 1 -> Discrete(n_items) actions; >1 -> MultiDiscrete slates
     history_length: int = 20  # entries of the observed history (a slate adds slate_size)
     cart_capacity: int = 10  # items a cart holds
@@ -393,6 +431,12 @@ class EnvConfig(Validated):
             raise out_of_range(
                 "ShopperConfig.initial_history",
                 self.shoppers.initial_history,
+                f"[0, history_length={self.history_length}]",
+            )
+        if self.interface.observation_positions > self.history_length:
+            raise out_of_range(
+                "InterfaceConfig.observation_positions",
+                self.interface.observation_positions,
                 f"[0, history_length={self.history_length}]",
             )
         check_memory(self)  # one shopper; vector envs check again with num_envs

@@ -11,11 +11,12 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from numpy.typing import NDArray
 
-from recenv.sim import spaces as recenv_spaces
+from recenv.sim import render as session_render
 from recenv.sim import streams
 from recenv.sim.config import EnvConfig, out_of_range
 from recenv.sim.core import Simulator, StepOutcome
 from recenv.sim.env import check_reset, resolve_config
+from recenv.sim.interface import AgentInterface
 from recenv.sim.memory import check_memory
 
 
@@ -46,6 +47,12 @@ class ShoppingVectorEnv(VectorEnv):
     session); ``options={"session_index": k}`` starts every slot at session ``k``.
     Every ``info`` key comes with its ``_key`` mask, all true.
 
+    **Interface.** The ``interface`` config acts as in ``ShoppingEnv``: item ids or score
+    actions (``(num_envs, width)`` Boxes), repeats replaced and counted per slot in
+    ``info["slate_repeats"]``, the compact ``Box`` observation (``(num_envs, D)``),
+    ``action_masks()`` of shape ``(num_envs, M)`` (``(num_envs, K * M)`` for slates) and
+    ``info["action_mask"]`` ``(num_envs, M)`` with ``interface.mask_in_info``.
+
     **Copies.** ``copy=True`` (default, as Gymnasium's vector envs): every ``reset`` and
     ``step`` returns fresh observation arrays. ``copy=False`` writes them into the same
     arrays each call (no allocation, no page faults: faster at large ``num_envs``), so an
@@ -53,7 +60,7 @@ class ShoppingVectorEnv(VectorEnv):
     """
 
     metadata: ClassVar[dict[str, Any]] = {
-        "render_modes": ["ansi"],
+        "render_modes": ["ansi"],  # a line of text over every slot
         "autoreset_mode": AutoresetMode.NEXT_STEP,
     }
 
@@ -80,19 +87,22 @@ class ShoppingVectorEnv(VectorEnv):
         if self.autoreset_mode == AutoresetMode.DISABLED:
             raise ValueError("autoreset_mode DISABLED is not supported; use NEXT_STEP or SAME_STEP")
         self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode = {render_mode!r} is not supported; allowed: ['ansi']")
+        session_render.check_render_mode(render_mode, self.metadata["render_modes"])
         self.render_mode = render_mode
         self.config = resolve_config(config, preset, overrides)
         check_memory(self.config, num_envs, "num_envs")
         self.num_envs = num_envs
         self.simulator = Simulator(self.config, n_shoppers=num_envs)
+        self.interface = AgentInterface(self.config, self.simulator.catalog)
         # copy=False: the one set of observation arrays every call writes into
         self._observation = None if copy else self.simulator.observe()
-        self.single_observation_space = recenv_spaces.observation_space(self.config)
-        self.single_action_space = recenv_spaces.action_space(self.config)
+        self._encoded = None
+        if not copy and self.interface.encoder is not None:
+            self._encoded = np.empty((num_envs, self.interface.encoder.size), dtype=np.float32)
+        self.single_observation_space = self.interface.observation_space()
+        self.single_action_space = self.interface.action_space()
         self.observation_space = batch_space(self.single_observation_space, num_envs)
-        self.action_space = recenv_spaces.batched_action_space(self.config, num_envs)
+        self.action_space = self.interface.batched_action_space(num_envs)
         self._needs_reset = np.zeros(num_envs, dtype=bool)
         self._seeded = False
 
@@ -121,30 +131,36 @@ class ShoppingVectorEnv(VectorEnv):
             state.session[rows] = options["session_index"]
         self.simulator.start_sessions(rows)
         self._needs_reset[rows] = False
-        return self.simulator.observe(self._observation), self._info(None)
+        return self._observe(self.simulator.observe(self._observation)), self._info(None)
+
+    def action_masks(self) -> NDArray[np.bool_]:
+        """Items each slot may be shown now, in sb3-contrib's convention (rows of slots)."""
+        return self.interface.action_masks(self.simulator.state)
 
     def step(
         self, actions: Any
     ) -> tuple[dict[str, NDArray], NDArray, NDArray, NDArray, dict[str, Any]]:
-        slates = recenv_spaces.validate_slates(actions, self.num_envs, self.config, batched=True)
+        slates, repeats = self.interface.slates(actions, self.num_envs, True, self.simulator.state)
         final: dict[str, Any] = {}
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             # Slots that ended last step start their next session instead of stepping.
             outcome, observation = self.simulator.step_and_observe(
                 slates, self._needs_reset, observation=self._observation
             )
+            if repeats is not None:
+                repeats[self._needs_reset] = 0  # restarting slots showed nothing
             self._needs_reset = outcome.terminated | outcome.truncated
-            return observation, *outcome[:3], self._info(outcome)
+            return self._observe(observation), *outcome[:3], self._info(outcome, repeats)
         outcome = self.simulator.step(slates)
         ended = outcome.terminated | outcome.truncated
         if ended.any():
             ended_rows = np.flatnonzero(ended)
-            final = self._final_info(ended, ended_rows, outcome)
+            final = self._final_info(ended, ended_rows, outcome, repeats)
             self.simulator.next_sessions(ended_rows)
-        info = self._info(outcome)
+        info = self._info(outcome, repeats)
         info.update(final)
         return (
-            self.simulator.observe(self._observation),
+            self._observe(self.simulator.observe(self._observation)),
             outcome.reward,
             outcome.terminated,
             outcome.truncated,
@@ -160,7 +176,12 @@ class ShoppingVectorEnv(VectorEnv):
             f"spent {features[:, 6].sum():.2f} | clicks {int(features[:, 3].sum())}"
         )
 
-    def _info(self, outcome: StepOutcome | None) -> dict[str, Any]:
+    def _observe(self, raw: dict[str, NDArray]) -> dict[str, NDArray] | NDArray[np.float32]:
+        return self.interface.observation(raw, self._encoded)
+
+    def _info(
+        self, outcome: StepOutcome | None, repeats: NDArray[np.int64] | None = None
+    ) -> dict[str, Any]:
         everyone = np.ones(self.num_envs, dtype=bool)
         info: dict[str, Any] = {"session_index": self.simulator.state.session.astype(np.int64)}
         if outcome is not None:
@@ -172,20 +193,35 @@ class ShoppingVectorEnv(VectorEnv):
                 revenue=outcome.revenue,
                 items_bought=outcome.items_bought,
             )
+        if repeats is not None:
+            info["slate_repeats"] = repeats
+        if self.interface.mask_in_info:
+            info["action_mask"] = self.interface.mask(self.simulator.state)
         if self.config.expose_hidden_state:
             info["hidden"] = self.simulator.hidden()
         return {**info, **{f"_{key}": everyone for key in info}}
 
     def _final_info(
-        self, ended: NDArray[np.bool_], ended_rows: NDArray[np.int64], outcome: StepOutcome
+        self,
+        ended: NDArray[np.bool_],
+        ended_rows: NDArray[np.int64],
+        outcome: StepOutcome,
+        repeats: NDArray[np.int64] | None,
     ) -> dict[str, Any]:
         """SAME_STEP extras: each ended slot's last observation and its last events."""
         last = self.simulator.observe()
+        encoded = self.interface.observation(last)
         final_obs = np.full(self.num_envs, None, dtype=object)
         for row in ended_rows:
-            final_obs[row] = {key: value[row] for key, value in last.items()}
+            final_obs[row] = (
+                {key: value[row] for key, value in last.items()}
+                if isinstance(encoded, dict)
+                else encoded[row].copy()
+            )
         final_info = {
-            key: value for key, value in self._info(outcome).items() if not key.startswith("_")
+            key: value
+            for key, value in self._info(outcome, repeats).items()
+            if not key.startswith("_")
         }
         final_info.update({f"_{key}": ended for key in list(final_info)})
         return {
