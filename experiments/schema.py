@@ -47,6 +47,7 @@ AGENT_SCHEMAS = {
     "long_term_oracle": "agents.oracle:LongTermOracleConfig",
     "myopic_oracle": "agents.oracle:MyopicOracleConfig",
     "planner": "agents.planner:PlannerConfig",
+    "rllib": "agents.rllib:RLlibConfig",
 }
 # SB3's adapter: its own settings, open to the keyword arguments it passes on to SB3
 OPEN_AGENT_SCHEMAS = {"sb3": "agents.sb3:SB3Config"}
