@@ -332,3 +332,17 @@ def test_spec_reports_the_config_horizon() -> None:
         if terminated:
             break
         assert truncated == (step == 7)
+
+
+@pytest.mark.parametrize(
+    ("preset", "compact", "flattened"),
+    [("small", 60, 1_580), ("default", 150, 30_160), ("large", 630, 3_000_240)],
+)
+def test_readme_sizes_of_the_compact_and_flattened_observations(
+    preset: str, compact: int, flattened: int
+) -> None:
+    """The README's table: the compact Box against the one-hot flattening of the ids."""
+    config = recenv.make_config(preset)
+    assert gym.spaces.flatdim(ShoppingEnv(config=config).observation_space) == flattened
+    features = recenv.make_config(preset, interface=FEATURES)
+    assert ShoppingEnv(config=features).observation_space.shape == (compact,)

@@ -371,13 +371,13 @@ class InterfaceConfig(Validated):
       ``info["action_mask"]`` every step (``action_masks()`` works regardless).
     """
 
-    action: str = "items"
-    slate_repeats: str = "replace"
-    observation: str = "ids"
-    observation_positions: int = 2
-    mask_in_info: bool = False
-    mask_cart: bool = False
-    mask_shown: bool = False
+    action: str = "items"  # item ids, or a Box of item scores / feature weights (top K shown)
+    slate_repeats: str = "replace"  # a repeated slate item: replaced by the next free id, or raise
+    observation: str = "ids"  # the Dict of item ids, or the compact float32 Box of features
+    observation_positions: int = 2  # features: recent history entries kept by position
+    mask_in_info: bool = False  # put the (n_items,) action mask in every info
+    mask_cart: bool = False  # the mask also excludes the items in the cart
+    mask_shown: bool = False  # the mask also excludes the items shown last step
 
     bounds: ClassVar[dict[str, Bound]] = {"observation_positions": NON_NEGATIVE}
     choices: ClassVar[dict[str, tuple[str, ...]]] = {

@@ -125,7 +125,8 @@ def draw(frame: SessionFrame) -> NDArray[np.uint8]:
     axes.text(
         1.4 + min(len(frame.cart), 12) * 1.2 + 0.2,
         3.3,
-        f"{len(frame.cart)} items, worth {frame.cart_value:.2f}",
+        f"{len(frame.cart)} item{'' if len(frame.cart) == 1 else 's'}, worth "
+        f"{frame.cart_value:.2f}",
         fontsize=9,
         va="center",
     )
@@ -137,8 +138,8 @@ def draw(frame: SessionFrame) -> NDArray[np.uint8]:
         y = 1.6 - row * 0.9
         share = float(np.clip(frame.hidden[name] / max(frame.hidden[cap], 1e-9), 0.0, 1.0))
         axes.text(0.3, y + 0.25, name, fontsize=10, va="center")
-        axes.add_patch(Rectangle((1.4, y), 10.0, 0.5, facecolor="whitesmoke", edgecolor="grey"))
-        axes.add_patch(Rectangle((1.4, y), 10.0 * share, 0.5, facecolor="tab:blue"))
+        axes.add_patch(Rectangle((1.9, y), 9.5, 0.5, facecolor="whitesmoke", edgecolor="grey"))
+        axes.add_patch(Rectangle((1.9, y), 9.5 * share, 0.5, facecolor="tab:blue"))
         axes.text(
             11.6,
             y + 0.25,
