@@ -21,12 +21,16 @@ from numpy.typing import NDArray
 from torch import nn
 
 from agents.base import load_agent, save_agent_files
+from agents.threads import configure_threads
 from recenv.sim.config import EnvConfig
 from recenv.sim.state import EVENT_NAMES, SESSION_FEATURES
 
 
 def resolve_device(device: str) -> torch.device:
-    """``auto`` picks CUDA when present; anything else is passed to ``torch.device``."""
+    """``auto`` picks CUDA when present; anything else is passed to ``torch.device``.
+    Every torch agent resolves its device first: torch's CPU threads are set here, once
+    per process (``agents.threads``)."""
+    configure_threads()
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)

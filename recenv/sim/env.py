@@ -31,7 +31,9 @@ def episode_horizon(config: EnvConfig) -> int:
 def resolve_config(
     config: EnvConfig | Mapping[str, Any] | None, preset: str | None, overrides: Mapping[str, Any]
 ) -> EnvConfig:
-    """One way in for every constructor: a preset, a config (object or mapping), overrides."""
+    """One way in for every constructor: a preset, a config (object or mapping), overrides
+    (the constructor's keyword arguments: an unknown name is an ``UnexpectedKeywordError``)."""
+    check_keywords(overrides)
     if isinstance(config, EnvConfig) and not overrides and preset is None:
         return config
     if isinstance(config, EnvConfig):
@@ -42,6 +44,24 @@ def resolve_config(
     deep_update(merged, config or {})
     deep_update(merged, overrides)  # nested overrides keep the rest of their section
     return make_config(preset if preset is not None else "default", **merged)
+
+
+class UnexpectedKeywordError(TypeError, ValueError):
+    """An env constructor's keyword that is no config field. A ``TypeError``, as for any
+    Python call: libraries probe constructors with optional keywords and drop those that
+    raise one (TorchRL's ``GymEnv`` passes ``frameskip``); a ``ValueError`` like every
+    other config error."""
+
+
+def check_keywords(overrides: Mapping[str, Any]) -> None:
+    """Raise ``UnexpectedKeywordError`` naming the first override that is no config field."""
+    valid = [spec.name for spec in dataclasses.fields(EnvConfig)]
+    unknown = [name for name in overrides if name not in valid]
+    if unknown:
+        raise UnexpectedKeywordError(
+            f"unexpected keyword argument {unknown[0]!r}: not a config field; valid fields "
+            f"of EnvConfig: {', '.join(sorted(valid))}"
+        )
 
 
 class ShoppingEnv(gym.Env):
