@@ -608,7 +608,79 @@ def sensitivity_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def libraries_table() -> str:
+    """``python benchmarks/libraries.py --json benchmarks/results/libraries.json``."""
+    figures = _load("libraries.json")
+    seeds = ", ".join(str(seed) for seed in figures["seeds"])
+    lines = [
+        "`python benchmarks/libraries.py --json benchmarks/results/libraries.json` (preset "
+        f"`{figures['preset']}`, 20,000 training steps, training seeds {seeds}, the same 500 "
+        "evaluation shoppers for every run; gain: paired difference against uniform random "
+        "with its 95% CI, per seed):",
+        "",
+        "| library | works with no glue | training steps/s, median (min-max) | return (random) "
+        "| gain vs random per seed | command |",
+        "|---|---|---|---|---|---|",
+    ]
+    for example in figures["examples"].values():
+        gains = "; ".join(_ci(gain) for gain in example["gains"])
+        lines.append(
+            f"| {example['library']} | {example['works_without_glue']} | "
+            f"{_range(example['steps_per_s'])} | {example['return']:.2f} "
+            f"({example['random_return']:.2f}) | {gains} | `{example['command']}` |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def rllib_table() -> str:
+    """``python benchmarks/rllib.py --json benchmarks/results/rllib.json``."""
+    figures = _load("rllib.json")
+    lines = [
+        "`python benchmarks/rllib.py --json benchmarks/results/rllib.json` (preset "
+        f"`{figures['preset']}`, {figures['steps']:,} env steps, {figures['env_runners']} env "
+        f"runners on a local Ray of {figures['cpus']} CPUs, training seed {figures['seed']}, "
+        f"{figures['eval_shoppers']:,} evaluation shoppers; random returns "
+        f"{figures['random_return']:.2f}, popularity {figures['popularity_return']:.2f}):",
+        "",
+        "| algorithm | env steps/s, training loop (whole `learn`) | return | minus random "
+        "| minus popularity |",
+        "|---|---|---|---|---|",
+    ]
+    for algorithm in ("ppo", "dqn"):
+        if algorithm in figures:
+            run = figures[algorithm]
+            lines.append(
+                f"| {algorithm.upper()} | {run['loop_steps_per_s']:,.0f} "
+                f"({run['steps_per_s']:,.0f}) | {run['return']:.2f} | "
+                f"{_ci(run['minus_random'])} | {_ci(run['minus_popularity'])} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def threads_table() -> str:
+    """``python benchmarks/torch_threads.py --steps 15000 --json ...torch_threads.json``."""
+    figures = _load("torch_threads.json")
+    lines = [
+        f"`python benchmarks/torch_threads.py --steps {figures['steps']} --repeats 3 --json "
+        f"benchmarks/results/torch_threads.json` ({figures['cpus']} CPUs; training steps/s, "
+        "median (min-max) of alternated repeats, each in a fresh process):",
+        "",
+        "| learner | 1 thread | 2 threads | 2 / 1 threads |",
+        "|---|---|---|---|",
+    ]
+    for agent, result in figures["agents"].items():
+        ratio = result["2 / 1 threads"]
+        lines.append(
+            f"| `{agent}` | {_range(result['1 threads'])} | {_range(result['2 threads'])} | "
+            f"{ratio['of_medians']:.2f} ({ratio['min']:.2f}-{ratio['max']:.2f}) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
+    "libraries": libraries_table,
+    "rllib": rllib_table,
+    "threads": threads_table,
     "obd_click_models": obd_click_models_table,
     "preset_rates": preset_rates_table,
     "taobao_fidelity": taobao_fidelity_table,

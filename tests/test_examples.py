@@ -16,7 +16,18 @@ from recenv import ENV_ID, ShoppingEnv, ShoppingVectorEnv
 from recenv.sim.env import UnexpectedKeywordError
 
 
-@pytest.mark.parametrize("name", list(EXAMPLES))
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            name,
+            marks=pytest.mark.skipif(
+                not example.installed, reason=f"needs {example.requires} (the examples extra)"
+            ),
+        )
+        for name, example in EXAMPLES.items()
+    ],
+)
 def test_example_trains_and_beats_random(name: str) -> None:
     figures = EXAMPLES[name].runner()(1)
     assert figures["train_steps"] >= 19_000

@@ -47,6 +47,7 @@ class Args:
     exploration_fraction: float = 0.5
     learning_starts: int = 500
     train_frequency: int = 1
+    double_dqn: bool = True
     eval_shoppers: int = 500
 
 
@@ -137,7 +138,11 @@ def train(args: Args) -> tuple[QNetwork, int, float]:
             if global_step > args.learning_starts and iteration % args.train_frequency == 0:
                 b_obs, b_actions, b_rewards, b_next, b_dones = buffer.sample(args.batch_size)
                 with torch.no_grad():
-                    target_max = target_network(b_next).max(dim=1).values
+                    if args.double_dqn:  # the online network picks, the target evaluates
+                        best = q_network(b_next).argmax(dim=1, keepdim=True)
+                        target_max = target_network(b_next).gather(1, best).squeeze(1)
+                    else:
+                        target_max = target_network(b_next).max(dim=1).values
                     td_target = b_rewards + args.gamma * target_max * (1 - b_dones)
                 old_val = q_network(b_obs).gather(1, b_actions[:, None]).squeeze(1)
                 loss = nn.functional.mse_loss(td_target, old_val)
@@ -160,12 +165,20 @@ def main(args: Args) -> dict[str, float]:
     return score(greedy, features_config(args.preset), steps, seconds, args.eval_shoppers)
 
 
+def _flag(text: str) -> bool:
+    """A true/false flag (``bool("False")`` would be True)."""
+    if text.lower() not in ("true", "false", "1", "0"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a flag; allowed: true, false, 1, 0")
+    return text.lower() in ("true", "1")
+
+
 def parse_args(defaults: type = Args, argv: list[str] | None = None) -> Any:
     """Command-line flags for every field of the ``defaults`` dataclass (CleanRL's tyro
     does the same from type hints)."""
     parser = argparse.ArgumentParser()
     for name, value in asdict(defaults()).items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+        kind = _flag if isinstance(value, bool) else type(value)
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=value)
     return defaults(**vars(parser.parse_args(argv)))
 
 

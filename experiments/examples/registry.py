@@ -5,6 +5,7 @@ the command a reader types. Used by ``tests/test_examples.py`` and
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,11 @@ class Example:
     module: str  # experiments.examples.<module>
     works_without_glue: str
     arguments: tuple[Any, ...] = ()  # positional arguments of main() before the seed
+    requires: str = "stable_baselines3"  # the package the example needs (an extra)
+
+    @property
+    def installed(self) -> bool:
+        return importlib.util.find_spec(self.requires) is not None
 
     @property
     def command(self) -> str:
@@ -52,15 +58,18 @@ EXAMPLES: dict[str, Example] = {
         "sb3_examples",
         "action_masks() in training, info['action_mask'] at evaluation",
         ("maskable",),
+        "sb3_contrib",
     ),
     "tianshou_dqn": Example(
         "Tianshou 2.0 DQN",
         "tianshou_dqn",
         "DummyVectorEnv, Net, VectorReplayBuffer, Collector, off-policy trainer",
+        requires="tianshou",
     ),
     "torchrl_dqn": Example(
         "TorchRL DQN",
         "torchrl_dqn",
         "GymEnv + SerialEnv, QValueActor, Collector, DQNLoss (uniform replay)",
+        requires="torchrl",
     ),
 }
