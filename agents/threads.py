@@ -1,10 +1,13 @@
 """Torch's CPU thread count, set once per process for the small networks of our agents.
 
 Torch starts one intra-op thread per core. Our networks are small (tens of thousands to a
-few million parameters, batches of hundreds): on a 2-core machine the threads mostly wait
-on each other while the simulator, the replay buffer and Python want the same cores, and
-training runs several times slower than with one thread (measured by
-``benchmarks/torch_threads.py``). So the first torch agent built in a process sets
+few million parameters, batches of hundreds), so extra threads buy little: on a quiet
+2-core machine two threads train DQN 1.08-1.14x faster than one and CleanRL-style PPO no
+faster (0.99x; ``benchmarks/torch_threads.py``, README). But the simulator, the replay
+buffer and any other process want the same cores, and torch's spinning threads then wait
+on each other: with a second training process on the machine two threads ran DQN at about
+a quarter of one thread's speed. One thread gives up ~10% at best and avoids that
+collapse, so the first torch agent built in a process sets
 ``torch.set_num_threads(default_threads())``: one thread up to 4 cores, then half the
 cores up to 8. ``RECENV_TORCH_THREADS=n`` chooses ``n``; a set ``OMP_NUM_THREADS`` (or
 ``MKL_NUM_THREADS``) is left to torch, and so is a count the process changed itself after
