@@ -21,7 +21,7 @@ from recenv import metrics
 from recenv.sim.config import EnvConfig
 from recenv.sim.env import resolve_config
 from recenv.sim.items import item_features
-from recenv.sim.masks import last_slate
+from recenv.sim.masks import recorded_slate
 from recenv.sim.vector import ShoppingVectorEnv
 from recenv.stats import Estimate
 
@@ -95,8 +95,9 @@ def run_sessions(
 
 def shown_slates(env: ShoppingVectorEnv, slate_size: int) -> NDArray[np.int64]:
     """``(n, slate_size)`` what each slot was really shown at the last step, read from the
-    env (repeats replaced, score actions decoded); -1 beyond a history shorter than K."""
-    shown = last_slate(env.simulator.state, slate_size)
+    env (repeats replaced, score actions decoded); -1 beyond a history shorter than K.
+    Read from the history ring even when the step ended a visit and a new one began."""
+    shown = recorded_slate(env.simulator.state, slate_size)
     if shown.shape[1] < slate_size:
         padding = np.full((shown.shape[0], slate_size - shown.shape[1]), -1, dtype=np.int64)
         shown = np.concatenate([shown, padding], axis=1)

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 import recenv
-from agents.evaluation import METRICS, EvaluationResult, evaluate, paired_difference
+from agents.evaluation import (
+    METRICS,
+    EvaluationResult,
+    evaluate,
+    paired_difference,
+    shown_slates,
+)
 from agents.popularity import PopularityAgent
 from agents.random import RandomAgent
 from recenv import ShoppingVectorEnv
@@ -150,3 +156,22 @@ def test_coverage_is_near_one_for_random_and_small_for_popularity(
 def test_coverage_interval_contains_its_estimate_with_few_shoppers() -> None:
     estimate = evaluate(RandomAgent(CFG, seed=0, device="cpu"), CFG, 20, 0).summary["coverage"]
     assert estimate.ci_low <= estimate.mean <= estimate.ci_high, estimate
+
+
+def test_shown_items_survive_a_visit_that_ends_and_restarts() -> None:
+    """With ``episode: shopper`` a step can end a visit and start the next one; what that
+    step showed is still recorded (the history ring keeps it), never a sentinel id."""
+    config = recenv.make_config("small", episode="shopper", max_visits=5)
+    env = ShoppingVectorEnv(64, config=config, split="evaluation")
+    env.reset(seed=3)
+    rng = np.random.default_rng(3)
+    new_visits = 0
+    for _ in range(60):
+        slates = rng.integers(0, config.catalog.n_items, 64)
+        visit_before = env.simulator.state.visit.copy()
+        env.step(slates)
+        shown = shown_slates(env, config.slate_size)[:, 0]
+        moved_on = env.simulator.state.visit > visit_before  # this step began a new visit
+        new_visits += int(moved_on.sum())
+        assert np.array_equal(shown[moved_on], slates[moved_on])
+    assert new_visits > 0, "no visit ended and restarted: the test checks nothing"

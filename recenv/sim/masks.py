@@ -34,12 +34,20 @@ def item_mask(config: EnvConfig, catalog: Catalog, state: ShopperState) -> NDArr
     return mask
 
 
-def last_slate(state: ShopperState, slate_size: int) -> NDArray[np.int64]:
-    """``(n, K)`` items shown at the previous step (``n_items`` where none: a first step)."""
+def recorded_slate(state: ShopperState, slate_size: int) -> NDArray[np.int64]:
+    """``(n, K)`` the last slate the history ring recorded, whatever visit it belongs to:
+    what the step just taken showed, even when that step ended a visit and the shopper
+    came back (``episode: shopper`` keeps the history across visits)."""
     length = state.history_items.shape[1]
     width = min(slate_size, length)
     slots = (state.history_head[:, None] - 1 - np.arange(width)[None, :]) % length
-    items = np.take_along_axis(state.history_items, slots, axis=1).astype(np.int64)
+    return np.take_along_axis(state.history_items, slots, axis=1).astype(np.int64)
+
+
+def last_slate(state: ShopperState, slate_size: int) -> NDArray[np.int64]:
+    """``(n, K)`` items shown at the previous step of this visit (int64 max where none: a
+    first step)."""
+    items = recorded_slate(state, slate_size)
     first_step = state.features[:, STEP] == 0
     items[first_step] = np.iinfo(np.int64).max  # nothing was shown yet this visit
     return items
