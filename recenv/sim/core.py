@@ -312,42 +312,53 @@ def _observe_rows(start, stop, state, observation):
 def _step_rows(
     start, stop, slates, restart, state, items, population, params, outcome, observation
 ):
-    """One step of shoppers ``start..stop-1`` (rows in ``restart`` start their next session
-    instead, with a blank outcome), each observed after its step if ``observation`` has
-    rows; releases the GIL so threads split the batch."""
+    """One step of shoppers ``start..stop-1`` (``step_row``); releases the GIL so threads
+    split the batch."""
     state, items = borrowed(ShopperState(*state)), borrowed(ItemTable(*items))
     population, params = borrowed(Population(*population)), ModelParams(*params)
     slates, restart = borrowed(slates), borrowed(restart)
-    reward, terminated, truncated, clicked, clicked_item = borrowed(outcome[:5])
-    carted, purchased, revenue, items_bought = borrowed(outcome[5:])
-    history, events, cart, session, query = borrowed(observation)
-    observe = history.shape[0] > 0
+    outcome, observation = borrowed(outcome), borrowed(observation)
+    observe = observation[0].shape[0] > 0
     for n in range(start, stop):
-        if restart[n]:
-            state.session[n] = state.session[n] + np.uint64(1)
-            draw_shopper(n, state, items, population, params)
-            reward[n], terminated[n], truncated[n], clicked[n], clicked_item[n] = (
-                0.0,
-                False,
-                False,
-                False,
-                -1,
-            )
-            carted[n], purchased[n], revenue[n], items_bought[n] = False, False, 0.0, 0
-        else:
-            (
-                reward[n],
-                terminated[n],
-                truncated[n],
-                clicked[n],
-                clicked_item[n],
-                carted[n],
-                purchased[n],
-                revenue[n],
-                items_bought[n],
-            ) = _step_shopper(n, slates, state, items, params)
-        if observe:
-            query[n] = observe_row(n, state, history, events, cart, session)
+        step_row(
+            n, slates, restart, state, items, population, params, outcome, observation, observe
+        )
+
+
+@njit(cache=True, inline="always")
+def step_row(n, slates, restart, state, items, population, params, outcome, observation, observe):
+    """One step of shopper ``n``, or, if ``restart[n]``, the start of its next session with a
+    blank outcome; observed after it when ``observe``. The one per-shopper entry point of
+    both targets: the CPU loop above and the CUDA kernel (``recenv.sim.cuda``, one thread
+    per shopper) compile this same function."""
+    reward, terminated, truncated, clicked, clicked_item = outcome[:5]
+    carted, purchased, revenue, items_bought = outcome[5:]
+    history, events, cart, session, query = observation
+    if restart[n]:
+        state.session[n] = state.session[n] + np.uint64(1)
+        draw_shopper(n, state, items, population, params)
+        reward[n], terminated[n], truncated[n], clicked[n], clicked_item[n] = (
+            0.0,
+            False,
+            False,
+            False,
+            -1,
+        )
+        carted[n], purchased[n], revenue[n], items_bought[n] = False, False, 0.0, 0
+    else:
+        (
+            reward[n],
+            terminated[n],
+            truncated[n],
+            clicked[n],
+            clicked_item[n],
+            carted[n],
+            purchased[n],
+            revenue[n],
+            items_bought[n],
+        ) = _step_shopper(n, slates, state, items, params)
+    if observe:
+        query[n] = observe_row(n, state, history, events, cart, session)
 
 
 @njit(cache=True, nogil=True)
