@@ -335,8 +335,7 @@ def step_row(n, slates, restart, state, items, population, params, outcome, obse
     carted, purchased, revenue, items_bought = outcome[5:]
     history, events, cart, session, query = observation
     if restart[n]:
-        state.session[n] = state.session[n] + np.uint64(1)
-        draw_shopper(n, state, items, population, params)
+        restart_row(n, state, items, population, params)
         reward[n], terminated[n], truncated[n], clicked[n], clicked_item[n] = (
             0.0,
             False,
@@ -359,6 +358,13 @@ def step_row(n, slates, restart, state, items, population, params, outcome, obse
         ) = _step_shopper(n, slates, state, items, params)
     if observe:
         query[n] = observe_row(n, state, history, events, cart, session)
+
+
+@njit(cache=True, inline="always")
+def restart_row(n, state, items, population, params):
+    """Shopper ``n`` starts its next session (the next session index, a fresh draw)."""
+    state.session[n] = state.session[n] + np.uint64(1)
+    draw_shopper(n, state, items, population, params)
 
 
 @njit(cache=True, nogil=True)

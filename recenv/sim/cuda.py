@@ -31,6 +31,7 @@ from recenv.sim.core import (
     StepOutcome,
     new_observation,
     observation_shapes,
+    restart_row,
     step_row,
 )
 from recenv.sim.params import ItemTable, ModelParams
@@ -91,6 +92,19 @@ def _draw_kernel(selection, state, items, population, params):
         )
 
 
+def _restart_kernel(selection, state, items, population, params, observation):
+    restart = selection[0]
+    n = cuda.grid(1)
+    history, events, cart, session, query = observation
+    if n < restart.shape[0]:
+        shoppers = ShopperState(*state)
+        if restart[n]:
+            restart_row(
+                n, shoppers, ItemTable(*items), Population(*population), ModelParams(*params)
+            )
+        query[n] = observe_row(n, shoppers, history, events, cart, session)
+
+
 def _observe_kernel(state, observation):
     n = cuda.grid(1)
     history, events, cart, session, query = observation
@@ -106,7 +120,12 @@ def kernel(name: str) -> Any:
     if cuda is None:
         raise RuntimeError("the CUDA path needs numba-cuda: pip install -e '.[gpu]'")
     if name not in _KERNELS:
-        source = {"step": _step_kernel, "draw": _draw_kernel, "observe": _observe_kernel}[name]
+        source = {
+            "step": _step_kernel,
+            "draw": _draw_kernel,
+            "observe": _observe_kernel,
+            "restart": _restart_kernel,
+        }[name]
         _KERNELS[name] = cuda.jit(source)
     return _KERNELS[name]
 
@@ -131,6 +150,16 @@ def as_device(array: Any, dtype: type) -> Any:
     return cuda.to_device(np.ascontiguousarray(array, dtype=dtype))
 
 
+def as_torch(array: Any) -> Any:
+    """A torch tensor sharing the device buffer (a CPU tensor sharing the host array under
+    the simulator): observations and outcomes leave the env without a copy."""
+    import torch
+
+    if simulated():
+        return torch.from_numpy(array)
+    return torch.as_tensor(array, device="cuda")
+
+
 def to_host(array: Any) -> NDArray:
     """A host copy of a device array (for tests, logging and the CPU fallback)."""
     return np.array(array) if simulated() else array.copy_to_host()
@@ -150,12 +179,12 @@ class CudaSimulator:
     Built from a CPU ``Simulator`` of the same config (its world, item table and model
     parameters, computed once on the host), then stepped by the CUDA kernels only."""
 
-    def __init__(self, config: EnvConfig, n_shoppers: int) -> None:
+    def __init__(self, config: EnvConfig, n_shoppers: int, host: Simulator | None = None) -> None:
         if not available():
             raise RuntimeError(
                 "device='cuda' needs numba-cuda and a CUDA device (or NUMBA_ENABLE_CUDASIM=1)"
             )
-        host = Simulator(config, n_shoppers)
+        host = host if host is not None else Simulator(config, n_shoppers)
         self.config, self.n_shoppers, self.host = config, n_shoppers, host
         state, items, population, params = host._model
         self.state = tuple(to_device(array) for array in state)
@@ -171,6 +200,11 @@ class CudaSimulator:
         self.observation = {key: to_device(array) for key, array in new_observation(shapes).items()}
         self._no_restart = to_device(np.zeros(n_shoppers, dtype=np.bool_))
         self.shopper_steps = 0
+
+    @classmethod
+    def from_host(cls, host: Simulator) -> CudaSimulator:
+        """The device twin of a CPU simulator (its world, items and parameters)."""
+        return cls(host.config, host.n_shoppers, host)
 
     @property
     def _model(self) -> tuple[Any, ...]:
@@ -201,6 +235,18 @@ class CudaSimulator:
         observation = tuple(self.observation[key] for key in OBSERVATION_KEYS)
         _launch("observe", self.n_shoppers, self.state, observation)
         return self.observation
+
+    def restart_and_observe(self, restart: Any) -> dict[str, Any]:
+        """Rows in ``restart`` start their next session; every row is then observed."""
+        observation = tuple(self.observation[key] for key in OBSERVATION_KEYS)
+        restart = as_device(restart, np.bool_)
+        _launch("restart", self.n_shoppers, (restart,), *self._model, observation)
+        return self.observation
+
+    def upload_sessions(self, sessions: NDArray[np.uint64]) -> None:
+        """Set every row's session index (a reset's ``session_index`` option)."""
+        self.host.state.session[:] = sessions
+        self._upload_keys()
 
     def step_and_observe(
         self, slates: Any, restart: Any = None

@@ -73,6 +73,8 @@ class ShoppingVectorEnv(VectorEnv):
         render_mode: str | None = None,
         split: str = "train",
         copy: bool = True,
+        device: str = "cpu",
+        check_actions: bool = True,
         **overrides: Any,
     ) -> None:
         self.split = streams.check_split(split)
@@ -105,6 +107,12 @@ class ShoppingVectorEnv(VectorEnv):
         self.action_space = self.interface.batched_action_space(num_envs)
         self._needs_reset = np.zeros(num_envs, dtype=bool)
         self._seeded = False
+        self.device = resolve_device(device)
+        self._on_device = None  # recenv.sim.device_env: simulation on the GPU
+        if self.device == "cuda":
+            from recenv.sim.device_env import DeviceStepper
+
+            self._on_device = DeviceStepper(self, check_actions)
 
     @property
     def item_features(self) -> dict[str, NDArray]:
@@ -114,6 +122,8 @@ class ShoppingVectorEnv(VectorEnv):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, NDArray], dict[str, Any]]:
+        if self._on_device is not None:
+            return self._on_device.reset(seed, options)
         seed, options = check_reset(seed, options, ("reset_mask", "session_index"))
         rows = np.arange(self.num_envs)
         if "reset_mask" in options:
@@ -140,6 +150,8 @@ class ShoppingVectorEnv(VectorEnv):
     def step(
         self, actions: Any
     ) -> tuple[dict[str, NDArray], NDArray, NDArray, NDArray, dict[str, Any]]:
+        if self._on_device is not None:
+            return self._on_device.step(actions)
         slates, repeats = self.interface.slates(actions, self.num_envs, True, self.simulator.state)
         final: dict[str, Any] = {}
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
@@ -230,6 +242,24 @@ class ShoppingVectorEnv(VectorEnv):
             "final_info": final_info,
             "_final_info": ended,
         }
+
+
+def resolve_device(device: str) -> str:
+    """``cpu``, ``cuda``, or ``auto``: CUDA when numba-cuda sees a device (or its simulator)."""
+    if device not in ("cpu", "cuda", "auto"):
+        raise out_of_range("device", device, "'cpu', 'cuda' or 'auto'")
+    if device == "cpu":
+        return "cpu"
+    from recenv.sim import cuda as recenv_cuda
+
+    if recenv_cuda.available():
+        return "cuda"
+    if device == "cuda":
+        raise ValueError(
+            "device = 'cuda' needs numba-cuda (pip install -e '.[gpu]') and a CUDA device; "
+            "allowed here: 'cpu' or 'auto'"
+        )
+    return "cpu"
 
 
 def _autoreset_mode(mode: AutoresetMode | str) -> AutoresetMode:
