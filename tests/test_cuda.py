@@ -213,15 +213,24 @@ TORCH_CONTRACT = textwrap.dedent(
 def test_torch_tensors_are_accepted_as_actions_and_rows(tmp_path: Path) -> None:
     """The device contract with CPU tensors (no CUDA here): torch slates, restart flags and
     rows give the same trajectory as numpy ones."""
-    script = tmp_path / "contract.py"
-    script.write_text(TORCH_CONTRACT)
+    run_simulated(TORCH_CONTRACT, [], tmp_path)
+
+
+def run_simulated(source: str, arguments: list[str], tmp_path: Path) -> None:
+    """Run ``source`` in a child under numba-cuda's simulator; it must print ``ok``."""
+    script = tmp_path / "child.py"
+    script.write_text(source)
     env = {
         **os.environ,
         "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
         "NUMBA_ENABLE_CUDASIM": "1",
     }
     done = subprocess.run(
-        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, str(script), *arguments],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
 
@@ -235,21 +244,7 @@ ENV_SCRIPT = (Path(__file__).parent / "cuda_env_trajectory.py").read_text()
 def test_simulated_device_env_equals_the_cpu_env(mode: str, episode: str, tmp_path: Path) -> None:
     """``ShoppingVectorEnv(device="cuda")`` under the simulator against the CPU env, step
     by step: observations, rewards, ends, info fields, repeats replaced, final_obs."""
-    script = tmp_path / "env.py"
-    script.write_text(ENV_SCRIPT)
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-        "NUMBA_ENABLE_CUDASIM": "1",
-    }
-    done = subprocess.run(
-        [sys.executable, str(script), mode, episode],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+    run_simulated(ENV_SCRIPT, [mode, episode], tmp_path)
 
 
 def test_device_repeat_rule_is_the_cpu_rule() -> None:
