@@ -105,6 +105,10 @@ class ReplayBuffer:
         index = torch.randint(
             0, self.size, (batch_size,), generator=self.generator, device=self.generator.device
         ).to(self.device)
+        return self._gather(index)
+
+    def _gather(self, index: torch.Tensor) -> TransitionBatch:
+        """The transitions stored at ``index``."""
 
         def gather(fields: dict[str, torch.Tensor]) -> ObservationTensors:
             return ObservationTensors(*(fields[key][index] for key in OBSERVATION_KEYS))

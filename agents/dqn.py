@@ -26,6 +26,7 @@ For slates, items are ranked by Q and the slate's first item is the learned acti
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -121,6 +122,17 @@ class DQNConfig(hp.Hyperparameters):
             raise out_of_range("dqn.batch_size", self.batch_size, allowed)
 
 
+def device_tensors(observation: Mapping[str, torch.Tensor], device: torch.device):
+    """The network's inputs from a device env's observation tensors (no host copy)."""
+    return ObservationTensors(
+        history=observation["history"].to(device=device, dtype=torch.long),
+        history_events=observation["history_events"].to(device=device, dtype=torch.long),
+        cart=observation["cart"].to(device=device, dtype=torch.long),
+        session=observation["session"].to(device=device, dtype=torch.float32),
+        query=observation["query"].to(device=device, dtype=torch.long),
+    )
+
+
 class QNetwork(nn.Module):
     """State encoder followed by an item-score head: one Q-value per item."""
 
@@ -202,6 +214,8 @@ class DQNAgent:
         ``callback(agent)`` runs after every vector step; returning False stops early.
         """
         config = self.config
+        if getattr(env, "device", "cpu") == "cuda":
+            return self._learn_on_device(env, total_steps, logger, callback)
         if self.buffer is None:
             space, size = env.single_observation_space, config.buffer_size
             self.buffer = ReplayBuffer.for_agent(size, space, self.device, self.seed)
@@ -209,26 +223,121 @@ class DQNAgent:
         window = NStepWindow(config.n_steps, config.gamma)
         collector = NStepCollector(env, self.buffer, window, self.seed, self.steps_done)
         collector.returns, end = report.returns, self.steps_done + total_steps
+
+        def learn_step() -> None:
+            if self.steps_done >= config.learning_starts and self.buffer.size >= config.batch_size:
+                for _ in range(config.gradient_steps):
+                    report.losses.append(self._update(self.buffer.sample(config.batch_size)))
+
+        def collect() -> None:
+            collector.step(self.act, self._learning_reward)
+
+        return self._training_loop(env, end, logger, report, collect, learn_step, callback)
+
+    def _training_loop(
+        self,
+        env: Any,
+        end: int,
+        logger: Logger | None,
+        report: ProgressReport,
+        collect: Callable[[], None],
+        learn_step: Callable[[], None],
+        callback: Callback | None,
+        before_report: Callable[[], None] | None = None,
+    ) -> DQNAgent:
+        """The steps both collection paths share: schedules, one vector step (``collect``),
+        updates (``learn_step``), model selection, the report and the callback."""
         self.selection.start(self, logger)
         while self.steps_done < end:
             progress = self.steps_done / max(end, 1)
             self.epsilon = self.exploration(progress)
             self.learning_rate.step_to(progress)
-            collector.step(self.act, self._learning_reward)
+            collect()
             self.steps_done += env.num_envs
-            if self.steps_done >= config.learning_starts and self.buffer.size >= config.batch_size:
-                for _ in range(config.gradient_steps):
-                    report.losses.append(self._update(self.buffer.sample(config.batch_size)))
+            learn_step()
             self.selection(self)
+            final = self.steps_done >= end
+            if before_report is not None and (final or self.steps_done >= report.next_step):
+                before_report()
             learning_rate = self.optimizer.param_groups[0]["lr"]
             scalars = {"train/epsilon": self.epsilon, "train/learning_rate": learning_rate}
-            report(self.steps_done, self.steps_done >= end, scalars)
+            report(self.steps_done, final, scalars)
             if callback is not None and callback(self) is False:
                 break
-        self.epsilon = config.exploration_final
+        self.epsilon = self.config.exploration_final
         if self.steps_done >= end:
             self.selection.finish(self)
         return self
+
+    def _learn_on_device(
+        self, env: Any, total_steps: int, logger: Logger | None, callback: Callback | None
+    ) -> DQNAgent:
+        """``learn`` with the env on the GPU (``agents.device_collection``): collection,
+        replay, n-step returns, epsilon-greedy and updates stay on the device; losses and
+        returns are read back once per log interval."""
+        from agents.device_collection import (
+            DeviceNStepCollector,
+            DeviceNStepWindow,
+            DeviceReplayBuffer,
+        )
+
+        config = self.config
+        if not isinstance(self.buffer, DeviceReplayBuffer):
+            shapes = {key: space.shape for key, space in env.single_observation_space.items()}
+            generator = torch.Generator(device=self.device).manual_seed(self.seed)
+            self.buffer = DeviceReplayBuffer(config.buffer_size, shapes, self.device, generator)
+        self.device_generator = torch.Generator(device=self.device).manual_seed(self.seed + 1)
+        report = ProgressReport(logger, config.log_interval, self.steps_done)
+        window = DeviceNStepWindow(config.n_steps, config.gamma)
+        collector = DeviceNStepCollector(env, self.buffer, window, self.seed, self.steps_done)
+        end, losses = self.steps_done + total_steps, []
+        # no sample before the buffer surely holds a batch: every slot's first n steps emit
+        # nothing and restart steps store nothing, so count only the steps beyond those
+        ready = max(
+            config.learning_starts, (config.n_steps + 1) * env.num_envs + 2 * config.batch_size
+        )
+
+        def learn_step() -> None:
+            if self.steps_done >= ready:
+                for _ in range(config.gradient_steps):
+                    losses.append(self._update_tensor(self.buffer.sample(config.batch_size)))
+
+        def read_back() -> None:  # once per log interval
+            report.losses.extend(torch.stack(losses).tolist() if losses else [])
+            report.returns.extend(collector.drain_returns())
+            losses.clear()
+
+        def collect() -> None:
+            collector.step(self._act_on_device, self._device_learning_reward)
+
+        return self._training_loop(
+            env, end, logger, report, collect, learn_step, callback, read_back
+        )
+
+    @torch.no_grad()
+    def _act_on_device(self, observation: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Epsilon-greedy items (or slates) from device observations, on the device."""
+        scores = self.q_network(device_tensors(observation, self.device))
+        if self.epsilon > 0:
+            shape, generator = scores.shape, self.device_generator
+            explore = torch.rand(shape[0], generator=generator, device=self.device) < self.epsilon
+            noise = torch.rand(shape, generator=generator, device=self.device)
+            scores = torch.where(explore[:, None], noise, scores)
+        slate_size = self.env_config.slate_size
+        items = torch.topk(scores, slate_size, dim=1).indices
+        return items[:, 0] if slate_size == 1 else items
+
+    def _device_learning_reward(self, reward, observation, next_observation, terminated):
+        """``_learning_reward`` on tensors."""
+        config, funnel = self.config, self.env_config.funnel
+        if not config.cart_shaping:
+            return reward * config.reward_scale
+        weight = config.cart_shaping * funnel.reward_purchase
+        column = CART_VALUE if funnel.purchase_reward == "revenue" else CART_ITEMS
+        before = weight * observation["session"][:, column].float()
+        after = weight * next_observation["session"][:, column].float()
+        kept = torch.where(terminated, torch.zeros_like(after), after)
+        return (reward + config.gamma * kept - before) * config.reward_scale
 
     def _learning_reward(self, reward, observation, next_observation, terminated) -> NDArray:
         """``reward_scale x (r + gamma (1 - terminated) phi(s') - phi(s))`` with ``phi =
@@ -248,6 +357,10 @@ class DQNAgent:
         ) * config.reward_scale
 
     def _update(self, batch: TransitionBatch) -> float:
+        """One gradient step (``_update_tensor``); its loss read back."""
+        return self._update_tensor(batch).item()
+
+    def _update_tensor(self, batch: TransitionBatch) -> torch.Tensor:
         """One gradient step on the Huber loss to the (Double) DQN target.
 
         Only ``Q(s, a)`` of the taken items needs gradients, so it is scored pairwise; the
@@ -275,7 +388,7 @@ class DQNAgent:
                 torch._foreach_lerp_(list(target), list(online), config.tau)
         elif self.updates_done % config.target_update_interval == 0:
             self.target_network.load_state_dict(self.q_network.state_dict())
-        return loss.item()
+        return loss.detach()
 
     @property
     def shopper_steps_used(self) -> dict[str, int]:

@@ -16,8 +16,10 @@ synchronised before the clock stops), ``cpu_steps_per_s`` (the numba CPU kernel 
 core, fewer steps at the largest sizes), their ratio, and ``device_memory_mb`` (device
 memory in use after building the simulator). ``trajectory_equal``: 20 steps of 4,096
 shoppers with slates and restarts, every array compared with the CPU path's (exact for
-integers, 1e-6 for floats). DQN with the env on the device is not built yet (the JSON says
-so), so its figures are absent.
+integers, 1e-6 for floats). ``dqn``: DQN (the test suite's small-budget settings on
+``default``) trained for ``--dqn-steps`` shopper-steps of ``--dqn-shoppers`` per step with
+the env and the learner on the device, and again with both on the CPU: env-steps/s of
+``learn`` and the return each reaches on the same 1,000 evaluation shoppers.
 """
 
 from __future__ import annotations
@@ -115,6 +117,44 @@ def trajectory_equal(n: int = 4096, steps: int = 20) -> dict[str, Any]:
     return {"equal": worst <= 1e-6, "max_float_difference": worst, "n": n, "steps": steps}
 
 
+DQN_SETTINGS = {
+    "learning_rate": 1e-3,
+    "gamma": 0.97,
+    "buffer_size": 200_000,
+    "batch_size": 256,
+    "learning_starts": 10_000,
+    "target_update_interval": 500,
+    "exploration_fraction": 0.3,
+    "n_steps": 3,
+    "validation_interval": 0,
+}
+
+
+def dqn(steps: int, n_shoppers: int, preset: str = "default") -> dict[str, Any]:
+    """DQN with env and learner on the device, then both on the CPU; speed and return."""
+    from agents.dqn import DQNAgent
+    from agents.evaluation import evaluate
+    from recenv import ShoppingVectorEnv
+
+    config = recenv.make_config(preset)
+    figures: dict[str, Any] = {"steps": steps, "n_shoppers": n_shoppers, "preset": preset}
+    for where in ("cuda", "cpu"):
+        learner = "cpu" if recenv_cuda.simulated() else where
+        agent = DQNAgent(config, seed=0, device=learner, **DQN_SETTINGS)
+        env = ShoppingVectorEnv(n_shoppers, config=config, device=where, check_actions=False)
+        start = time.perf_counter()
+        agent.learn(env, steps)
+        _synchronise()
+        seconds = time.perf_counter() - start
+        result = evaluate(agent, config, 200 if recenv_cuda.simulated() else 1000, 123_456)
+        figures[where] = {
+            "env_steps_per_s": agent.steps_done / seconds,
+            "return": result.summary["return"].mean,
+        }
+        print(where, figures[where], flush=True)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path)
@@ -122,10 +162,13 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", type=int, default=[4096, 65_536, 1_048_576])
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dqn-steps", type=int, default=200_000)
+    parser.add_argument("--dqn-shoppers", type=int, default=4096)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (under CUDASIM)")
     args = parser.parse_args()
     if args.smoke:
         args.presets, args.sizes, args.steps, args.repeats = ["small"], [6], 2, 1
+        args.dqn_steps, args.dqn_shoppers = 12_000, 32
     if not recenv_cuda.available():
         raise SystemExit("no CUDA device (set NUMBA_ENABLE_CUDASIM=1 with --smoke to try)")
     equality = trajectory_equal(6, 3) if args.smoke else trajectory_equal()
@@ -139,7 +182,7 @@ def main() -> None:
         "simulated": recenv_cuda.simulated(),
         "trajectory_equal": equality,
         "throughput": rows,
-        "dqn_on_device": "not built yet: DQN's device-resident loop is missing",
+        "dqn": dqn(args.dqn_steps, args.dqn_shoppers, "small" if args.smoke else "default"),
     }
     if args.json:
         write_results(args.json, results)
