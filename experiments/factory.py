@@ -49,6 +49,18 @@ def build_agent(cfg: DictConfig, env_config: EnvConfig | None = None) -> Any:
     )
 
 
+DEVICE_ENV_AGENTS = ("agents.dqn.DQNAgent",)  # agents whose learn takes a device env
+
+
 def training_env(cfg: DictConfig, env_config: EnvConfig) -> ShoppingVectorEnv:
-    """The NEXT_STEP vector env an agent collects from (SB3 agents keep their own copy)."""
-    return ShoppingVectorEnv(int(cfg.train.n_envs), config=env_config)
+    """The NEXT_STEP vector env an agent collects from (SB3 agents keep their own copy);
+    on the GPU with ``train.env_device: cuda`` (or ``auto`` where one is), for DQN."""
+    device = str(cfg.train.get("env_device", "cpu"))
+    env = ShoppingVectorEnv(int(cfg.train.n_envs), config=env_config, device=device)
+    target = cfg.agent.get("_target_")
+    if env.device == "cuda" and target not in DEVICE_ENV_AGENTS:
+        raise ValueError(
+            f"train.env_device = {device!r} puts the env on the GPU, which agent {target} "
+            f"cannot train from; allowed: 'cpu' (agents that can: {list(DEVICE_ENV_AGENTS)})"
+        )
+    return env

@@ -63,6 +63,7 @@ class TrainConfig(Validated):
 
     total_steps: int = 100_000  # shopper-steps of training (agent presets set their own)
     n_envs: int = 64  # shoppers simulated side by side while training
+    env_device: str = "cpu"  # where the training env steps: cpu, cuda or auto (DQN only)
     eval_interval: int = 50_000  # shopper-steps between evaluations (0: only the final one)
     checkpoint_interval: int = 50_000  # shopper-steps between atomic checkpoints (0: never)
     save_replay_buffer: bool = False  # include the replay buffer in checkpoints

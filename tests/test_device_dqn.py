@@ -108,3 +108,27 @@ def test_dqn_trained_with_the_env_on_the_device_beats_random(tmp_path: Path) -> 
     """Under numba-cuda's simulator: 20,000 shopper-steps on small, 32 shoppers per step."""
     script = Path(__file__).parent / "cuda_dqn_training.py"
     run_simulated(script.read_text(), ["20000"], tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("env_device", "message"),
+    [("gpu", "device = 'gpu' is out of range"), ("cuda", "needs numba-cuda")],
+)
+def test_train_env_device_errors_name_the_value(env_device: str, message: str) -> None:
+    from experiments.factory import compose_config, env_config_from, training_env
+    from recenv.sim import cuda as recenv_cuda
+
+    cfg = compose_config(["agent=dqn", "env=small", f"train.env_device={env_device}"])
+    if env_device == "cuda" and recenv_cuda.available():
+        pytest.skip("a CUDA device (or its simulator) is present")
+    with pytest.raises(ValueError, match=message):
+        training_env(cfg, env_config_from(cfg))
+
+
+def test_train_env_device_auto_falls_back_to_the_cpu_without_a_device() -> None:
+    from experiments.factory import compose_config, env_config_from, training_env
+    from recenv.sim import cuda as recenv_cuda
+
+    cfg = compose_config(["agent=dqn", "env=small", "train.env_device=auto"])
+    env = training_env(cfg, env_config_from(cfg))
+    assert env.device == ("cuda" if recenv_cuda.available() else "cpu")
