@@ -59,6 +59,12 @@ class DeviceReplayBuffer(ReplayBuffer):
         self.position = (self.position + count) % self.capacity
         self.size = torch.clamp(self.size + count, max=self.capacity)
 
+    def load_state_dict(self, state: Mapping[str, torch.Tensor | int]) -> None:
+        """``ReplayBuffer.load_state_dict`` (either kind's state), counts back on the device."""
+        super().load_state_dict(state)
+        self.position = torch.tensor(int(self.position), dtype=torch.long, device=self.device)
+        self.size = torch.tensor(int(self.size), dtype=torch.long, device=self.device)
+
     def sample(self, batch_size: int) -> TransitionBatch:
         """Uniform indices below the device-side size (with replacement)."""
         draws = torch.rand(batch_size, generator=self.generator, device=self.generator.device)

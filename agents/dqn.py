@@ -285,7 +285,10 @@ class DQNAgent:
         if not isinstance(self.buffer, DeviceReplayBuffer):
             shapes = {key: space.shape for key, space in env.single_observation_space.items()}
             generator = torch.Generator(device=self.device).manual_seed(self.seed)
-            self.buffer = DeviceReplayBuffer(config.buffer_size, shapes, self.device, generator)
+            fresh = DeviceReplayBuffer(config.buffer_size, shapes, self.device, generator)
+            if self.buffer is not None:  # a resumed run's transitions move to the device
+                fresh.load_state_dict(self.buffer.state_dict())
+            self.buffer = fresh
         self.device_generator = torch.Generator(device=self.device).manual_seed(self.seed + 1)
         report = ProgressReport(logger, config.log_interval, self.steps_done)
         window = DeviceNStepWindow(config.n_steps, config.gamma)

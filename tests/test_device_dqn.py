@@ -62,6 +62,10 @@ def test_device_buffer_stores_the_cpu_buffers_transitions_in_order() -> None:
         assert torch.equal(device.next_observations[key][:50], cpu.next_observations[key])
     for name in ("actions", "rewards", "discounts", "terminated"):
         assert torch.equal(getattr(device, name)[:50], getattr(cpu, name)), name
+    restored = DeviceReplayBuffer(50, SHAPES, torch.device("cpu"), torch.Generator())
+    restored.load_state_dict(cpu.state_dict())  # a CPU checkpoint resumed on the device
+    assert int(restored.size) == 50 and int(restored.position) == cpu.position
+    assert torch.equal(restored.actions[:50], cpu.actions)
     sample = device.sample(1000)  # never the scratch row
     stored = set(device.actions[:50].tolist())
     assert set(sample.action.tolist()) <= stored
