@@ -174,6 +174,8 @@ class DQNAgent:
         exploration = config.exploration_initial, config.exploration_final
         self.exploration = LinearSchedule(*exploration, config.exploration_fraction)
         self.rng = np.random.default_rng(seed)
+        # exploration draws when acting on device tensors (agents.device_collection)
+        self.device_generator = torch.Generator(device=self.device).manual_seed(seed + 1)
         self.epsilon = config.exploration_final
         self.steps_done, self.updates_done = 0, 0
         self.buffer: ReplayBuffer | None = None
@@ -189,7 +191,14 @@ class DQNAgent:
     def act(
         self, observation: Observation, deterministic: bool = False, info: Info | None = None
     ) -> NDArray[np.int64]:
-        """Greedy items (or slates) by Q; with probability epsilon a random one instead."""
+        """Greedy items (or slates) by Q; with probability epsilon a random one instead.
+        Device tensors in (a device env's observation), device tensors out."""
+        if torch.is_tensor(observation["query"]):
+            epsilon, self.epsilon = self.epsilon, 0.0 if deterministic else self.epsilon
+            try:
+                return self._act_on_device(observation)
+            finally:
+                self.epsilon = epsilon
         with torch.no_grad():  # scores may share the network's serving buffer: used at once
             scores = self.q_network(to_tensors(observation, self.device)).cpu().numpy()
         if not deterministic and self.epsilon > 0:

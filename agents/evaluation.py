@@ -23,6 +23,7 @@ from recenv.sim.env import resolve_config
 from recenv.sim.items import item_features
 from recenv.sim.masks import recorded_slate
 from recenv.sim.vector import ShoppingVectorEnv
+from recenv.sim.vector import resolve_device as resolve_env_device
 from recenv.stats import Estimate
 
 METRICS = tuple(chosen.name for chosen in metrics.METRICS)
@@ -109,11 +110,19 @@ def evaluate(
     env_config: EnvConfig | Mapping[str, Any] | None,
     n_shoppers: int = 1000,
     seed: int = 0,
+    device: str = "cpu",
 ) -> EvaluationResult:
-    """Every metric of ``recenv.metrics`` on ``n_shoppers`` evaluation shoppers of ``seed``."""
+    """Every metric of ``recenv.metrics`` on ``n_shoppers`` evaluation shoppers of ``seed``;
+    ``device="cuda"`` (or ``auto``) steps them on the GPU, for agents that act on device
+    tensors (``agents.device_evaluation``): the same shoppers, the same records."""
     config = resolve_config(env_config, None, {})
     features = item_features(config)
-    raw = run_sessions(agent, config, n_shoppers, seed)
+    if resolve_env_device(device) == "cuda":
+        from agents.device_evaluation import run_sessions_on_device
+
+        raw = run_sessions_on_device(agent, config, n_shoppers, seed)
+    else:
+        raw = run_sessions(agent, config, n_shoppers, seed)
     sessions = metrics.session_table(
         raw,
         features["category"],

@@ -40,7 +40,8 @@ def train_and_evaluate(
     if budget > 0:
         agent.learn(env, budget)
     seconds = time.perf_counter() - start
-    result = evaluate(agent, env_config, int(cfg.eval.n_shoppers), int(cfg.eval.seed))
+    device = str(cfg.train.get("env_device", "cpu"))  # evaluated where it trained
+    result = evaluate(agent, env_config, int(cfg.eval.n_shoppers), int(cfg.eval.seed), device)
     return {
         "result": result,
         "train_seconds": seconds,

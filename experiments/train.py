@@ -110,7 +110,8 @@ class TrainingMonitor:
         These evaluations only monitor: nothing is selected on them, and their shopper-steps
         are reported apart from the agent's budget (``shopper_steps.monitoring``).
         """
-        result = evaluate(agent, self.env_config, n_shoppers, int(self.cfg.eval.seed))
+        device = str(self.cfg.train.get("env_device", "cpu"))  # the training env's device
+        result = evaluate(agent, self.env_config, n_shoppers, int(self.cfg.eval.seed), device)
         record_evaluation(self.logger, result, self.state["steps"])
         self.state["evaluations"].append(
             {"steps": self.state["steps"], "return": result.summary["return"].mean}

@@ -136,3 +136,14 @@ def test_train_env_device_auto_falls_back_to_the_cpu_without_a_device() -> None:
     cfg = compose_config(["agent=dqn", "env=small", "train.env_device=auto"])
     env = training_env(cfg, env_config_from(cfg))
     assert env.device == ("cuda" if recenv_cuda.available() else "cpu")
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("numba_cuda") is None, reason="needs numba-cuda (the gpu extra)"
+)
+def test_the_evaluation_on_the_device_records_what_the_cpu_evaluation_records(
+    tmp_path: Path,
+) -> None:
+    """Single items, slates and returning shoppers: every per-session record equal."""
+    script = Path(__file__).parent / "cuda_evaluation.py"
+    run_simulated(script.read_text(), [], tmp_path)
