@@ -52,7 +52,6 @@ from agents.networks import (
     ItemScoreHead,
     LinearScoreHead,
     ObservationTensors,
-    StateEncoder,
     load_torch_agent,
     resolve_device,
     save_torch_agent,
@@ -60,6 +59,7 @@ from agents.networks import (
 )
 from agents.schedules import LinearDecayLR, LinearSchedule
 from agents.selection import ModelSelection
+from agents.sequence import EncoderSettings, build_encoder
 from recenv.sim.config import EnvConfig, out_of_range
 from recenv.sim.items import item_features
 from recenv.sim.state import CART_ITEMS, CART_VALUE
@@ -69,7 +69,7 @@ COUNTERS = ("epsilon", "steps_done", "updates_done")  # progress a checkpoint re
 
 
 @dataclass(frozen=True)
-class DQNConfig(hp.Hyperparameters):
+class DQNConfig(EncoderSettings):
     """DQN hyperparameters; the field comments are the help text."""
 
     learning_rate: float = 5e-4  # Adam step size at the start
@@ -99,21 +99,20 @@ class DQNConfig(hp.Hyperparameters):
     validation_seed: int = 0  # seed of the validation split (disjoint from train and eval)
 
     agent: ClassVar[str] = KIND
-    bounds: ClassVar[dict[str, hp.Range]] = hp.ranges(
-        {
-            hp.POSITIVE: "learning_rate reward_scale max_grad_norm",
-            hp.NON_NEGATIVE: "learning_starts cart_shaping validation_interval validation_seed",
-            hp.AT_LEAST_ONE: "buffer_size batch_size gradient_steps target_update_interval "
-            "n_steps embedding_dim hidden_size log_interval validation_shoppers",
-            hp.SHARE: "gamma learning_rate_end exploration_initial exploration_final "
-            "exploration_fraction",
-            hp.POSITIVE_SHARE: "tau",
-        }
+    bounds, choices = EncoderSettings.merged(
+        hp.ranges(
+            {
+                hp.POSITIVE: "learning_rate reward_scale max_grad_norm",
+                hp.NON_NEGATIVE: "learning_starts cart_shaping validation_interval validation_seed",
+                hp.AT_LEAST_ONE: "buffer_size batch_size gradient_steps target_update_interval "
+                "n_steps embedding_dim hidden_size log_interval validation_shoppers",
+                hp.SHARE: "gamma learning_rate_end exploration_initial exploration_final "
+                "exploration_fraction",
+                hp.POSITIVE_SHARE: "tau",
+            }
+        ),
+        {"target_update": ("hard", "polyak"), "head": ("dot", "linear")},
     )
-    choices: ClassVar[dict[str, tuple[str, ...]]] = {
-        "target_update": ("hard", "polyak"),
-        "head": ("dot", "linear"),
-    }
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -139,7 +138,7 @@ class QNetwork(nn.Module):
     def __init__(self, env_config: EnvConfig, item_category: NDArray[np.int64], config: DQNConfig):
         super().__init__()
         dim, hidden = config.embedding_dim, config.hidden_size
-        self.encoder = StateEncoder(env_config, item_category, dim, hidden)
+        self.encoder = build_encoder(env_config, item_category, dim, hidden, config)
         if config.head == "dot":
             self.head = ItemScoreHead(self.encoder.items, self.encoder.candidates, hidden, dim)
         else:

@@ -39,13 +39,13 @@ from agents.base import (
 from agents.logs import InteractionLog, learn_from_random_logs
 from agents.networks import (
     ItemScoreHead,
-    StateEncoder,
     load_torch_agent,
     resolve_device,
     save_torch_agent,
     to_tensors,
 )
 from agents.selection import ModelSelection
+from agents.sequence import EncoderSettings, build_encoder
 from recenv.sim.config import EnvConfig
 from recenv.sim.items import item_features
 
@@ -53,7 +53,7 @@ KIND = "mlp"
 
 
 @dataclass(frozen=True)
-class MLPConfig(hp.Hyperparameters):
+class MLPConfig(EncoderSettings):
     """MLP hyperparameters; the field comments are the help text."""
 
     learning_rate: float = 1e-3
@@ -69,14 +69,16 @@ class MLPConfig(hp.Hyperparameters):
     selection_seed: int = 0  # seed of the validation split (disjoint from train and eval)
 
     agent: ClassVar[str] = KIND
-    bounds: ClassVar[dict[str, hp.Range]] = hp.ranges(
-        {
-            hp.POSITIVE: "learning_rate",
-            hp.AT_LEAST_ONE: "batch_size max_epochs early_stopping_patience embedding_dim "
-            "hidden_size top_k",
-            hp.SHARE: "validation_share",
-            hp.NON_NEGATIVE: "refit_interval selection_shoppers selection_seed",
-        }
+    bounds, choices = EncoderSettings.merged(
+        hp.ranges(
+            {
+                hp.POSITIVE: "learning_rate",
+                hp.AT_LEAST_ONE: "batch_size max_epochs early_stopping_patience embedding_dim "
+                "hidden_size top_k",
+                hp.SHARE: "validation_share",
+                hp.NON_NEGATIVE: "refit_interval selection_shoppers selection_seed",
+            }
+        )
     )
 
 
@@ -85,8 +87,8 @@ class ResponseModel(nn.Module):
 
     def __init__(self, env_config: EnvConfig, item_category: NDArray, config: MLPConfig):
         super().__init__()
-        self.encoder = StateEncoder(
-            env_config, item_category, config.embedding_dim, config.hidden_size
+        self.encoder = build_encoder(
+            env_config, item_category, config.embedding_dim, config.hidden_size, config
         )
         encoder = self.encoder
         self.click, self.purchase = (
