@@ -96,7 +96,7 @@ def test_composed_settings_reach_the_agent() -> None:
         ({"head": "mlp"}, r"dqn\.head = 'mlp' is not allowed; choose one of \('dot', 'linear'\)"),
         (
             {"gama": 0.9},
-            r"unknown dqn hyperparameters \['gama'\]; valid: \['attention_dropout', 'attention_heads'",
+            r"unknown dqn hyperparameters \['gama'\]; valid: \['attention_dropout'",
         ),
     ],
 )
