@@ -123,10 +123,11 @@ class SequenceEncoder(nn.Module):
     def tokens(self, observation: ObservationTensors) -> tuple[torch.Tensor, torch.Tensor]:
         """The input sequence ``(n, L, dim)`` oldest to newest plus "now", and which of its
         tokens are present ``(n, L)``."""
-        history = observation.history[:, self.order]
+        # the observation's own history tensor is embedded (explanations hook that call),
+        # then put in chronological order
         events = observation.history_events[:, self.order]
-        n = len(history)
-        entries = self.items(history) + self.event(events)
+        n = len(events)
+        entries = self.items(observation.history)[:, self.order] + self.event(events)
         now = (self.query(observation.query) + self.now)[:, None, :]
         sequence = torch.cat([entries, now], dim=1)
         sequence = sequence + self.position(self.positions.expand(n, -1))
