@@ -178,8 +178,11 @@ class TorchExplainer:
 
         def embeddings_leg(*args: torch.Tensor) -> torch.Tensor:  # embeddings b -> x, ids at x
             values = dict(zip(names, args[: len(names)], strict=True))
+            # zero times every input: one the model ignores still reaches the graph (a zero
+            # gradient) instead of failing Captum's autograd call
+            unused = sum(0.0 * value.flatten(1).sum(1) for value in values.values())
             ids = ObservationTensors(*args[len(names) : -1])._replace(session=values.pop("session"))
-            return self._score_with(ids, values, args[-1])
+            return self._score_with(ids, values, args[-1]) + unused
 
         def ids_leg(history, events, cart, query, session, *rest: torch.Tensor) -> torch.Tensor:
             ids = ObservationTensors(history, events, cart, session, query)  # ids b -> x
