@@ -66,6 +66,8 @@ class HistoryEntry:
 
 @dataclass(frozen=True)
 class CartEntry:
+    """One carted item and its attribution."""
+
     slot: int
     item: int
     attribution: float

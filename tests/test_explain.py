@@ -162,6 +162,68 @@ def test_attributions_of_a_linear_model_are_its_terms() -> None:
     assert explanation.convergence_delta == pytest.approx(0.0, abs=1e-5)
 
 
+class AttentionEncoder(nn.Module):
+    """A SASRec-style encoder (self-attention over the history, padding masked by event 0,
+    dropout) that ignores the cart and the session: the explainer only needs ``items``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        generator = np.random.default_rng(1)
+        self.items = ItemFeatures(generator.integers(0, N_CATEGORIES, N_ITEMS), N_CATEGORIES, 8)
+        self.event = nn.Embedding(5, 8)
+        layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.5, batch_first=True)
+        self.attention = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+
+    def forward(self, observation: ObservationTensors) -> torch.Tensor:
+        entries = self.items(observation.history) + self.event(observation.history_events)
+        empty = observation.history_events == 0
+        empty[:, 0] = False  # every row keeps one key, so an empty history stays defined
+        return self.attention(entries, src_key_padding_mask=empty)[:, 0]
+
+
+def test_attention_encoder_attributions_add_up_in_evaluation_mode() -> None:
+    """With an encoder whose padding mask is the events and which ignores cart and session,
+    attributions still add up to score(x) - score(empty) (dropout off while explaining, the
+    training flag restored), and the ignored inputs get exactly zero."""
+    torch.manual_seed(0)
+    encoder = AttentionEncoder()
+
+    def score(observation: ObservationTensors, items: torch.Tensor) -> torch.Tensor:
+        return (encoder(observation) * encoder.items(items)).sum(dim=1)
+
+    rng = np.random.default_rng(2)
+    history = rng.integers(0, N_ITEMS, (40, CFG.history_length))
+    events = rng.integers(1, 5, history.shape)
+    lengths = rng.integers(1, CFG.history_length + 1, 40)
+    empty = np.arange(CFG.history_length) >= lengths[:, None]
+    history[empty], events[empty] = N_ITEMS, 0
+    cart = np.full((40, CFG.cart_capacity), N_ITEMS)
+    cart[:, 0] = rng.integers(0, N_ITEMS, 40)
+    observation = {
+        "history": history,
+        "history_events": events,
+        "cart": cart,
+        "session": rng.random((40, 9)).astype(np.float32),
+        "query": np.full(40, N_CATEGORIES),
+    }
+    items = rng.integers(0, N_ITEMS, 40)
+    explanations = TorchExplainer(encoder, encoder, score, "toy", CFG).explain(observation, items)
+    assert encoder.training
+    with torch.no_grad():
+        encoder.eval()
+        tensors = {key: torch.as_tensor(value) for key, value in observation.items()}
+        blank = {key: torch.as_tensor(value) for key, value in empty_like(observation).items()}
+        wanted = torch.as_tensor(items)
+        change = score(ObservationTensors(**tensors), wanted) - score(
+            ObservationTensors(**blank), wanted
+        )
+    total = [
+        sum(e.attribution for e in ex.history) + sum(ex.session.values()) for ex in explanations
+    ]
+    np.testing.assert_allclose(total, change.numpy(), atol=0.02 * change.abs().mean().item())
+    assert all(not any(ex.session.values()) and ex.cart[0].attribution == 0 for ex in explanations)
+
+
 @pytest.mark.parametrize("name", ["dqn", "mlp"])
 def test_attributions_add_up_to_the_models_own_score_change(
     name: str, request: pytest.FixtureRequest
