@@ -29,7 +29,7 @@ import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -63,6 +63,9 @@ from agents.sequence import EncoderSettings, build_encoder
 from recenv.sim.config import EnvConfig, out_of_range
 from recenv.sim.items import item_features
 from recenv.sim.state import CART_ITEMS, CART_VALUE
+
+if TYPE_CHECKING:
+    from agents.explain import Explanation
 
 KIND = "dqn"
 COUNTERS = ("epsilon", "steps_done", "updates_done")  # progress a checkpoint restores
@@ -206,6 +209,18 @@ class DQNAgent:
         return top_items(scores, self.env_config.slate_size)
 
     predict = predict_with_act
+
+    def explain(
+        self, observation: Observation, item: int | NDArray[np.int64]
+    ) -> Explanation | list[Explanation]:
+        """Which history items and features drove ``Q(s, item)`` (``agents.explain``)."""
+        from agents.explain import TorchExplainer  # Captum: imported only when explaining
+
+        network = self.q_network
+        explainer = TorchExplainer(
+            network, network.encoder, network.item_scores, "Q-value", self.env_config
+        )
+        return explainer.explain(observation, item)
 
     # -- learning ---------------------------------------------------------------------------
     def learn(

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -39,6 +39,7 @@ from agents.base import (
 from agents.logs import InteractionLog, learn_from_random_logs
 from agents.networks import (
     ItemScoreHead,
+    ObservationTensors,
     load_torch_agent,
     resolve_device,
     save_torch_agent,
@@ -48,6 +49,9 @@ from agents.selection import ModelSelection
 from agents.sequence import EncoderSettings, build_encoder
 from recenv.sim.config import EnvConfig
 from recenv.sim.items import item_features
+
+if TYPE_CHECKING:
+    from agents.explain import Explanation
 
 KIND = "mlp"
 
@@ -145,6 +149,14 @@ class MLPAgent:
         click, purchase = torch.sigmoid(click), torch.sigmoid(purchase)
         return expected_reward(self.rewards, click, purchase, purchase, self.price)
 
+    def pair_expected_reward(
+        self, observation: ObservationTensors, items: torch.Tensor
+    ) -> torch.Tensor:
+        """``expected_reward`` of one item per row, differentiable (for explanations)."""
+        click, purchase = self.model.pair_logits(observation, items)
+        click, purchase = torch.sigmoid(click), torch.sigmoid(purchase)
+        return expected_reward(self.rewards, click, purchase, purchase, self.price[items])
+
     def act(
         self, observation: Observation, deterministic: bool = False, info: Info | None = None
     ) -> NDArray[np.int64]:
@@ -153,6 +165,22 @@ class MLPAgent:
         )
 
     predict = predict_with_act
+
+    def explain(
+        self, observation: Observation, item: int | NDArray[np.int64]
+    ) -> Explanation | list[Explanation]:
+        """Which history items and features drove the predicted immediate reward of
+        ``item`` (``agents.explain``)."""
+        from agents.explain import TorchExplainer  # Captum: imported only when explaining
+
+        explainer = TorchExplainer(
+            self.model,
+            self.model.encoder,
+            self.pair_expected_reward,
+            "predicted immediate reward",
+            self.env_config,
+        )
+        return explainer.explain(observation, item)
 
     # -- learning ---------------------------------------------------------------------------
     learn = learn_from_random_logs  # logs random recommendations, then fit
