@@ -714,7 +714,87 @@ def explain_deletion_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _estimate(figures: dict) -> str:
+    return f"{figures['mean']:.2f} [{figures['ci_low']:.2f}, {figures['ci_high']:.2f}]"
+
+
+def sequence_table() -> str:
+    """``python benchmarks/sequence.py --json benchmarks/results/sequence.json ...``."""
+    report = _load("sequence.json")
+    lines = [
+        f"`python benchmarks/sequence.py {report['command']}` (load average at start "
+        f"{report['load_average_at_start'][0]:.1f} on 2 cores):",
+        "",
+        "| preset | encoder | click AUC | NDCG@10 | recall@10 | fit s | return [95% CI] "
+        "| SASRec minus it [95% CI] |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for preset, figures in report["presets"].items():
+        held_out, returns = figures["held_out"], figures["return"]
+        for name in ("mlp", "transformer", "popularity", "random"):
+            label = "sasrec (transformer)" if name == "transformer" else name
+            if name in held_out:
+                rows = held_out[name]
+                metrics = " | ".join(
+                    f"{sum(rows[key]) / len(rows[key]):.3f}" if key in rows else "-"
+                    for key in ("click_auc", "ndcg_at_10", "recall_at_10")
+                )
+                metrics += f" | {sum(rows['fit_s']) / len(rows['fit_s']):.0f}"
+            else:
+                metrics = "- | - | - | -"
+            lead = figures["sasrec_minus"].get(name)
+            lines.append(
+                f"| `{preset}` | {label} | {metrics} | {_estimate(returns[name])} | "
+                f"{_estimate(lead) if lead else ''} |"
+            )
+    dqn = report["dqn_default"]
+    latency = report["latency_large"]
+    lines += [
+        "",
+        f"Logs: {report['presets']['default']['log_steps']:,} random shopper-steps per seed, "
+        f"seeds {report['presets']['default']['seeds']}; held-out metrics are means over seeds. "
+        "`act` for one shopper on `large` (one thread): "
+        + ", ".join(
+            f"{name} p50 {v['p50_ms']:.2f} ms / p99 {v['p99_ms']:.2f} ms"
+            for name, v in latency.items()
+        )
+        + ".",
+        "",
+        f"DQN on `default`, {dqn['steps']:,} steps, seeds {dqn['seeds']}: encoder mlp "
+        f"{_estimate(dqn['return']['mlp'])}, transformer {_estimate(dqn['return']['transformer'])};"
+        f" transformer minus mlp {_estimate(dqn['transformer_minus_mlp'])} (paired); training s "
+        + ", ".join(f"{k} {sum(v) / len(v):.0f}" for k, v in dqn["train_s"].items())
+        + ".",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def compression_table() -> str:
+    """``python benchmarks/compression.py --json benchmarks/results/compression.json ...``."""
+    report = _load("compression.json")
+    lines = [
+        f"`python benchmarks/compression.py {report['command']}` (preset `{report['preset']}`, "
+        f"{report['shoppers']} paired evaluation shoppers, {report['calls']:,} `act` calls x "
+        f"{report['rounds']} alternated rounds, load average at start "
+        f"{report['load_average_at_start'][0]:.1f} on 2 cores):",
+        "",
+        "| agent | served as | size KB | act p50 ms | act p99 ms | return [95% CI] "
+        "| minus teacher [95% CI] |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for agent, figures in report["agents"].items():
+        for variant, row in figures["variants"].items():
+            lines.append(
+                f"| {agent} | {variant} | {row['bytes'] / 1024:,.0f} | {row['p50_ms']:.2f} | "
+                f"{row['p99_ms']:.2f} | {_estimate(row['return'])} | "
+                f"{_estimate(row['minus_teacher']) if variant != 'teacher' else ''} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
+    "sequence": sequence_table,
+    "compression": compression_table,
     "explain_deletion": explain_deletion_table,
     "libraries": libraries_table,
     "rllib": rllib_table,
