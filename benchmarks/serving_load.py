@@ -176,6 +176,13 @@ def measure(url: str, rows: list[dict], args: argparse.Namespace) -> tuple[dict,
     return figures, events_sent
 
 
+def machine_note(load_average: float) -> str:
+    """Where the figures were taken: client and server share one machine's cores."""
+    cpus = os.cpu_count() or 1
+    busy = "a shared, busy" if load_average > cpus / 2 else "a quiet"
+    return f"client and server on {busy} {cpus}-core machine"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="where to write the figures")
@@ -222,8 +229,7 @@ def main() -> None:
         "events_on_disk": on_disk,
         "load_average_before": list(load_before),
         "load_average_after": list(os.getloadavg()),
-        "note": f"client and server on the same {os.cpu_count()}-core machine, shared with "
-        "other sessions' jobs (see the load averages)",
+        "note": machine_note(load_before[0]),
     }
     print(f"served == act: {equal}; events acknowledged {events_sent}, on disk {on_disk}")
     if args.json:

@@ -36,22 +36,33 @@ class EventLog:
 
     def __init__(self, path: str | Path, fsync: bool = True) -> None:
         self.path, self.fsync = Path(path), fsync
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        created = not self.path.exists()
-        self._descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            _lock_exclusively(self._descriptor, self.path)
-            self.count = count_records(self.path)
-        except BaseException:
-            os.close(self._descriptor)
-            raise
+        self.count, self._descriptor = 0, -1
         self._lock = threading.Lock()
-        if created and fsync:  # the new file's name must survive a crash too
-            _fsync_directory(self.path.parent)
+        self.open()
+
+    def open(self) -> None:
+        """Open (or reopen, after ``close``) for appending: lock, check, count the records."""
+        with self._lock:
+            if self._descriptor >= 0:
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            created = not self.path.exists()
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                _lock_exclusively(descriptor, self.path)
+                self.count = count_records(self.path)
+            except BaseException:
+                os.close(descriptor)
+                raise
+            if created and self.fsync:  # the new file's name must survive a crash too
+                _fsync_directory(self.path.parent)
+            self._descriptor = descriptor
 
     def append(self, events: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
         """Write ``events`` (dicts of the request fields) as records; ``(first seq, count)``."""
         with self._lock:
+            if self._descriptor < 0:
+                raise RuntimeError(f"events log {self.path} is closed; open() it first")
             now = time.time()
             records = [
                 {"seq": self.count + index, "received_at": now, **event}

@@ -20,6 +20,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
 from starlette.exceptions import StarletteDeprecationWarning
 
 import recenv
@@ -29,9 +32,12 @@ from agents.popularity import PopularityAgent
 from agents.rule import RuleAgent
 from experiments.checkpoints import save_checkpoint
 from experiments.event_log import read_events
+from experiments.factory import CONFIG_DIR
 from experiments.saved_agents import config_hash, load_saved_agent
 from experiments.serve import create_app
+from experiments.serve_config import ServeConfig, register
 from recenv import ShoppingVectorEnv
+from recenv.sim.config import config_from_dict
 
 with warnings.catch_warnings():  # starlette 1.x prefers httpx2; the project pins httpx
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -233,12 +239,16 @@ def test_a_restart_appends_and_never_overwrites(trained: dict, tmp_path: Path) -
         with pytest.raises(ValueError, match="open in another server"):
             create_app(folder, path)  # a second writer on a live log is refused
     before = path.read_bytes()
-    with TestClient(create_app(folder, path)) as client:
+    app = create_app(folder, path)
+    with TestClient(app) as client:
         assert client.get("/health").json()["events_logged"] == 2
-        assert client.post("/events", json={"events": EVENTS[2:]}).json()["first_seq"] == 2
+        assert client.post("/events", json={"events": EVENTS[2:3]}).json()["first_seq"] == 2
+    with TestClient(app) as client:  # the same app started again reopens its log
+        assert client.post("/events", json={"events": EVENTS[3:]}).json()["first_seq"] == 3
     after = path.read_bytes()
     assert after.startswith(before) and len(after) > len(before)
     assert [record["seq"] for record in read_events(path)] == [0, 1, 2, 3]
+    assert sent_fields(read_events(path)) == EVENTS
 
 
 def test_a_torn_or_foreign_log_is_refused_and_left_as_it_is(trained: dict, tmp_path) -> None:
@@ -263,6 +273,26 @@ def test_agents_that_read_hidden_state_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="hidden state"):
         create_app(tmp_path / "oracle", tmp_path / "events.jsonl")
     assert not (tmp_path / "events.jsonl").exists()  # refused before the log was opened
+
+
+def test_the_serve_group_composes_and_checks_its_ranges() -> None:
+    """``conf/serving.yaml`` + ``conf/serve/default.yaml`` through Hydra's Compose API."""
+    register()
+    overrides = ["serve.agent=/some/run", "serve.port=8123", "serve.device=cuda:1"]
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("serving", overrides=overrides)
+        with pytest.raises(ConfigCompositionException):  # a misspelt field fails at once
+            compose("serving", overrides=["serve.agent=/x", "serve.prot=1"])
+    settings = config_from_dict(OmegaConf.to_container(cfg.serve), ServeConfig)
+    assert (settings.agent, settings.port, settings.device) == ("/some/run", 8123, "cuda:1")
+    assert (settings.events, settings.fsync, settings.max_batch) == (
+        "outputs/serve/events.jsonl",
+        True,
+        256,
+    )
+    for field, value, message in (("port", 70_000, r"\[0, 65535\]"), ("device", "gpu", "cuda:N")):
+        with pytest.raises(ValueError, match=message):
+            config_from_dict({"agent": "/x", field: value}, ServeConfig)
 
 
 def free_port() -> int:
