@@ -698,6 +698,22 @@ def serving_http_table() -> str:
                 f"{_range(cell['p99_ms'], 1)} | {_range(cell['requests_per_s'], 1)} | "
                 f"{cell['errors']} |"
             )
+    loop = _load("serving_load_event_loop.json")
+    before, now = loop["endpoints"]["recommend"], figures["endpoints"]["recommend"]
+    lines += [
+        "",
+        "With `act` on the event loop instead (`async def recommend`, commit "
+        f"{loop['machine']['git']['commit'][:7]}, same script, "
+        "`serving_load_event_loop.json`): `/recommend` p50 "
+        + ", ".join(
+            f"{before[c]['p50_ms']['median']:.1f} ms and "
+            f"{before[c]['requests_per_s']['median']:.1f} requests/s at {c} clients "
+            f"(now {now[c]['p50_ms']['median']:.1f} and {now[c]['requests_per_s']['median']:.1f})"
+            for c in now
+            if c in before
+        )
+        + ".",
+    ]
     equal = "equal" if figures["served_equals_act"] else "DIFFER from"
     lines += [
         "",

@@ -18,15 +18,17 @@
 * ``GET /health``: agent kind and class, env preset name and config hash, slate size, the
   observation sizes and the events logged so far.
 
-Torch's thread count is set as ``agents.threads`` sets it for every torch agent.
-``/recommend`` acts on the event loop itself, one ``act`` at a time: run in FastAPI's worker
-threads, the same ``act`` (a DQN on ``large``, ~1.3 ms alone) took ~10 ms inside the server
-on a busy 2-core machine, handing the GIL back and forth with the loop; on the loop, ~2 ms.
-``/events`` runs in a worker thread, so the loop serves on while it waits for ``fsync``.
+Torch's thread count is set as ``agents.threads`` sets it for every torch agent. Both POST
+endpoints run in FastAPI's worker threads, ``act`` under a lock (one at a time): the event
+loop parses and answers other requests meanwhile, and torch releases the GIL while it
+computes. Acting on the loop itself looked faster in-process (a DQN on ``large``: ~2 ms
+inside the server against ~10 ms in a thread, GIL handoffs) but lost throughput under
+concurrent clients end to end (``benchmarks/serving_load.py``; README).
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations
 # as objects, and their body models are built per scenario inside ``create_app``.
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -71,6 +73,7 @@ def create_app(
     log = EventLog(events, fsync=fsync)
     config = saved.env_config
     Recommend, Events = recommend_model(config, max_batch), events_model(config, max_batch)
+    acting = threading.Lock()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,10 +91,10 @@ def create_app(
         return JSONResponse({"message": field_errors(errors), "detail": detail}, status_code=422)
 
     @app.post("/recommend")
-    async def recommend(body: Recommend) -> dict[str, Any]:  # type: ignore[valid-type]
-        # On the event loop, not in a worker thread: one act at a time, no thread hop
+    def recommend(body: Recommend) -> dict[str, Any]:  # type: ignore[valid-type]
         observation = batched_observation(body.observations)
-        items = np.asarray(saved.agent.act(observation, deterministic=body.deterministic))
+        with acting:  # agents keep generators and buffers: one act at a time
+            items = np.asarray(saved.agent.act(observation, deterministic=body.deterministic))
         return {"items": items.tolist(), "slate_size": config.slate_size, "agent": saved.kind}
 
     @app.post("/events")
