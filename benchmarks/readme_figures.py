@@ -707,7 +707,8 @@ def serving_http_table() -> str:
         "`serving_load_event_loop.json`): `/recommend` p50 "
         + ", ".join(
             f"{before[c]['p50_ms']['median']:.1f} ms and "
-            f"{before[c]['requests_per_s']['median']:.1f} requests/s at {c} clients "
+            f"{before[c]['requests_per_s']['median']:.1f} requests/s at {c} "
+            f"client{'' if c == '1' else 's'} "
             f"(now {now[c]['p50_ms']['median']:.1f} and {now[c]['requests_per_s']['median']:.1f})"
             for c in now
             if c in before

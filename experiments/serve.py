@@ -21,9 +21,9 @@
 Torch's thread count is set as ``agents.threads`` sets it for every torch agent. Both POST
 endpoints run in FastAPI's worker threads, ``act`` under a lock (one at a time): the event
 loop parses and answers other requests meanwhile, and torch releases the GIL while it
-computes. Acting on the loop itself looked faster in-process (a DQN on ``large``: ~2 ms
-inside the server against ~10 ms in a thread, GIL handoffs) but lost throughput under
-concurrent clients end to end (``benchmarks/serving_load.py``; README).
+computes. Acting on the loop itself looked faster in an in-process profile (a DQN on
+``large``: ~2 ms inside the server against ~10 ms in a thread, GIL handoffs) but lost
+throughput under concurrent clients end to end (``benchmarks/serving_load.py``; README).
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations
@@ -66,9 +66,9 @@ def create_app(
     """The FastAPI app serving ``agent`` (a path, or one already loaded) and logging to
     ``events``; refuses agents that need hidden state or act in another layout."""
     configure_threads()
-    if not isinstance(agent, SavedAgent):
-        agent = load_saved_agent(agent, device, agent_target)
-    saved = agent
+    saved = (
+        agent if isinstance(agent, SavedAgent) else load_saved_agent(agent, device, agent_target)
+    )
     check_servable(saved)
     log = EventLog(events, fsync=fsync)
     config = saved.env_config
