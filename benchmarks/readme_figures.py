@@ -769,6 +769,54 @@ def sequence_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def serving_http_table() -> str:
+    """``python benchmarks/serving_load.py --json benchmarks/results/serving_load.json``."""
+    figures = _load("serving_load.json")
+    load = figures["load_average_before"][0], figures["load_average_after"][0]
+    lines = [
+        "`python benchmarks/serving_load.py --json benchmarks/results/serving_load.json` "
+        f"(preset `{figures['preset']}`, a `{figures['agent']['kind']}` agent trained "
+        f"{figures['agent']['train_steps']:,} shopper-steps; {figures['requests_per_measurement']} "
+        f"requests per measurement, median (min-max) of {figures['repeats']} alternated rounds; "
+        f"{figures['note']}, load average {load[0]:.1f} before and {load[1]:.1f} after):",
+        "",
+        "| endpoint | clients | p50 ms | p99 ms | requests/s | errors |",
+        "|---|---|---|---|---|---|",
+    ]
+    for endpoint, cells in figures["endpoints"].items():
+        for clients, cell in cells.items():
+            lines.append(
+                f"| `/{endpoint}` | {clients} | {_range(cell['p50_ms'], 1)} | "
+                f"{_range(cell['p99_ms'], 1)} | {_range(cell['requests_per_s'], 1)} | "
+                f"{cell['errors']} |"
+            )
+    loop = _load("serving_load_event_loop.json")
+    before, now = loop["endpoints"]["recommend"], figures["endpoints"]["recommend"]
+    lines += [
+        "",
+        "With `act` on the event loop instead (`async def recommend`, commit "
+        f"{loop['machine']['git']['commit'][:7]}, same script, "
+        "`serving_load_event_loop.json`): `/recommend` p50 "
+        + ", ".join(
+            f"{before[c]['p50_ms']['median']:.1f} ms and "
+            f"{before[c]['requests_per_s']['median']:.1f} requests/s at {c} "
+            f"client{'' if c == '1' else 's'} "
+            f"(now {now[c]['p50_ms']['median']:.1f} and {now[c]['requests_per_s']['median']:.1f})"
+            for c in now
+            if c in before
+        )
+        + ".",
+    ]
+    equal = "equal" if figures["served_equals_act"] else "DIFFER from"
+    lines += [
+        "",
+        f"The first 32 served recommendations {equal} the saved agent's own `act`; "
+        f"{figures['events_acknowledged']:,} events were acknowledged and "
+        f"{figures['events_on_disk']:,} are in the log.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def compression_table() -> str:
     """``python benchmarks/compression.py --json benchmarks/results/compression.json ...``."""
     report = _load("compression.json")
@@ -815,6 +863,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "peers": peers_table,
     "sb3": sb3_table,
     "serving": serving_table,
+    "serving_http": serving_http_table,
     "ope": ope_table,
     "fidelity": fidelity_table,
     "long_term": long_term_line,
