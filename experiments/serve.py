@@ -28,6 +28,7 @@ throughput under concurrent clients end to end (``benchmarks/serving_load.py``; 
 
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations
 # as objects, and their body models are built per scenario inside ``create_app``.
+import dataclasses
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -41,6 +42,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from omegaconf import DictConfig, OmegaConf
 
+from agents.compression import quantized
 from agents.threads import configure_threads
 from experiments.event_log import EventLog
 from experiments.saved_agents import SavedAgent, load_saved_agent
@@ -62,14 +64,18 @@ def create_app(
     max_batch: int = 256,
     fsync: bool = True,
     agent_target: str | None = None,
+    compression: str = "none",
 ) -> FastAPI:
     """The FastAPI app serving ``agent`` (a path, or one already loaded) and logging to
-    ``events``; refuses agents that need hidden state or act in another layout."""
+    ``events``; refuses agents that need hidden state or act in another layout.
+    ``compression="int8"`` serves a torch agent int8-quantized (``agents.compression``)."""
     configure_threads()
     saved = (
         agent if isinstance(agent, SavedAgent) else load_saved_agent(agent, device, agent_target)
     )
     check_servable(saved)
+    if compression == "int8":
+        saved = dataclasses.replace(saved, agent=quantized(saved.agent))
     log = EventLog(events, fsync=fsync)
     config = saved.env_config
     Recommend, Events = recommend_model(config, max_batch), events_model(config, max_batch)
@@ -107,6 +113,7 @@ def create_app(
         return {
             "status": "ok",
             "agent": saved.kind,
+            "compression": compression,
             "agent_class": saved.target,
             "agent_folder": str(saved.folder),
             "env": saved.env_name,
@@ -155,6 +162,7 @@ def main(cfg: DictConfig) -> None:
         settings.max_batch,
         settings.fsync,
         settings.agent_target,
+        settings.compression,
     )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
 

@@ -29,8 +29,10 @@ class ServeConfig(Validated):
     agent_target: str | None = None  # the agent's class, for kinds no conf/agent preset names
     max_batch: int = 256  # observations per /recommend, events per /events
     fsync: bool = True  # fsync every /events before answering (survives a machine crash)
+    compression: str = "none"  # "int8": serve a torch agent int8-quantized (agents/compression.py)
 
     bounds: ClassVar[dict[str, Bound]] = {"port": Bound(0, 65_535), "max_batch": Bound(1, 1e5)}
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {"compression": ("none", "int8")}
 
     def __post_init__(self) -> None:
         super().__post_init__()

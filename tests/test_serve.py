@@ -105,6 +105,20 @@ def test_recommendations_equal_the_agents_act(name: str, trained: dict, tmp_path
     assert np.shape(answer.json()["items"]) == (16,) + ((3,) if "slates" in name else ())
 
 
+def test_int8_compression_serves_the_quantized_agent(trained: dict, tmp_path: Path) -> None:
+    """``serve.compression=int8``: the answers are the int8 copy's own ``act``."""
+    from agents.compression import quantized
+
+    agent, folder = trained["mlp"]
+    batch = observations(agent.env_config)
+    expected = quantized(agent).act(batch, deterministic=True)
+    app = create_app(folder, tmp_path / "events.jsonl", compression="int8")
+    with TestClient(app) as client:
+        answer = client.post("/recommend", json={"observations": as_json(batch)})
+        assert client.get("/health").json()["compression"] == "int8"
+    assert answer.json()["items"] == expected.tolist()
+
+
 def test_popularity_serves_the_best_unseen_item_by_brute_force(trained: dict, tmp_path) -> None:
     """Independently of ``act``: the best-scored item neither in the history nor the cart."""
     agent, folder = trained["popularity"]
