@@ -49,6 +49,18 @@ class LinUCBConfig(hp.Hyperparameters):
     )
 
 
+def sum_by_key(
+    keys: NDArray[np.int64], values: NDArray[np.float64]
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """The distinct ``keys`` and the sums of their rows of ``values``, by a sort and
+    ``reduceat``: single-threaded, unlike a one-hot matmul whose BLAS threads stall on a
+    busy machine (25x slower measured on 2 loaded cores)."""
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    return sorted_keys[starts], np.add.reduceat(values[order], starts, axis=0)
+
+
 class LinUCBAgent:
     """Per-item ridge regressions of the click on the context; top upper confidence bounds."""
 
@@ -101,14 +113,15 @@ class LinUCBAgent:
     ) -> None:
         """``A_a += x x^T`` and ``b_a[k] += r x`` for every shown ``(n, K)`` impression."""
         self.positions.update(clicked)
-        x = self.contexts(observation)  # (n, d)
-        n_items, dimension = len(self.A), x.shape[1]
+        n, slate_size = slates.shape
+        x = np.repeat(self.contexts(observation), slate_size, axis=0)  # (n K, d)
+        items, positions = slates.ravel(), np.tile(np.arange(slate_size), n)
+        dimension = x.shape[1]
         outer = (x[:, :, None] * x[:, None, :]).reshape(len(x), dimension**2)
-        for position in range(slates.shape[1]):  # sums over shoppers as one-hot matmuls
-            shown = np.zeros((len(x), n_items))
-            shown[np.arange(len(x)), slates[:, position]] = 1.0
-            self.A += (shown.T @ outer).reshape(n_items, dimension, dimension)
-            self.b[:, position] += shown.T @ (clicked[:, position, None] * x)
+        shown, sums = sum_by_key(items, outer)
+        self.A[shown] += sums.reshape(-1, dimension, dimension)
+        cell, sums = sum_by_key(items * slate_size + positions, clicked.ravel()[:, None] * x)
+        self.b[cell // slate_size, cell % slate_size] += sums
         self._refresh()
 
     def state_arrays(self) -> dict[str, NDArray]:
