@@ -11,7 +11,8 @@ shoppers, the normalised score ``(agent - random) / (myopic oracle - random)``, 
 *true* click probability of the items it showed (``sigmoid(b + a_i)`` of the fitted click
 model, averaged over its impressions: what it chose, without the click noise). Paired
 differences on the same shoppers, seeds paired: each bandit minus random (Thompson sampling's
-whatever it is) and minus the best simple baseline. Then Thompson sampling's learning curve
+whatever it is), minus the best simple baseline and minus the oracle, and Thompson sampling
+minus the other bandits. Then Thompson sampling's learning curve
 (its budget from ``--curve`` steps): how much data it takes to find the few better items.
 """
 
@@ -24,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from agents.base import write_json_atomically
 from agents.evaluation import EvaluationResult, paired_difference, pooled_estimate
@@ -103,6 +105,9 @@ def main() -> None:
         help="Thompson sampling's extra training budgets (shopper-steps) for its curve",
     )
     args = parser.parse_args()
+    # one BLAS thread: LinUCB's small matrix products stall on spinning threads when the
+    # machine is shared (measured 25x slower on two loaded cores)
+    threadpool_limits(1)
     if args.json and args.json.exists() and not args.overwrite:
         raise SystemExit(f"{args.json} exists; pass --overwrite to replace it")
     overrides = ["env=obd", f"eval.n_shoppers={args.shoppers}"]
@@ -131,6 +136,10 @@ def main() -> None:
             differences[f"{bandit}_minus_{other}"] = paired_difference(
                 results[bandit], results[other]
             ).as_dict()
+    for other in BANDITS[1:]:  # Thompson sampling against the other bandits
+        differences[f"thompson_minus_{other}"] = paired_difference(
+            results["thompson"], results[other]
+        ).as_dict()
     report["differences"] = differences
     for key, value in differences.items():
         print(f"{key:>36}: {value['mean']:+.4f} [{value['ci_low']:+.4f}, {value['ci_high']:+.4f}]")

@@ -726,6 +726,15 @@ def bandits_obd_table() -> str:
         lines.append(f"| {bandit} | " + " | ".join(cells) + " |")
     lines += [
         "",
+        "Thompson sampling minus "
+        + ", ".join(
+            f"{other} {_signed(differences[f'thompson_minus_{other}'])}"
+            for other in ("epsilon_greedy", "linucb")
+        )
+        + " (paired, same shoppers).",
+    ]
+    lines += [
+        "",
         "| Thompson sampling's training shopper-steps | minus random [95% CI] "
         "| true p(click) of the shown items |",
         "|---|---|---|",
