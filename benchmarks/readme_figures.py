@@ -20,6 +20,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
@@ -840,6 +842,83 @@ def compression_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _signed(figures: dict, digits: int = 3) -> str:
+    return (
+        f"{figures['mean']:+.{digits}f} [{figures['ci_low']:+.{digits}f}, "
+        f"{figures['ci_high']:+.{digits}f}]"
+    )
+
+
+def bandits_obd_table() -> str:
+    """``python benchmarks/bandits_obd.py --json benchmarks/results/bandits_obd.json``."""
+    report = _load("bandits_obd.json")
+    agents, world = report["agents"], report["world"]
+    lines = [
+        "`python benchmarks/bandits_obd.py --json benchmarks/results/bandits_obd.json` "
+        f"({len(report['seeds'])} seeds, the same {report['shoppers']:,} evaluation shoppers; "
+        "a session is 50 steps of 3-item slates):",
+        "",
+        "| agent | role | clicks per session [95% CI over seeds and shoppers] | normalised | CTR "
+        "| true p(click) of the shown items | per seed | training shopper-steps | training s "
+        "per seed |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, figures in sorted(agents.items(), key=lambda item: -item[1]["mean_return"]):
+        true = np.mean(figures["true_click_probability"])
+        lines.append(
+            f"| {name} | {figures['role']} | {_ci(figures, 'mean_return')} | "
+            f"{figures['normalised']:.2f} | {figures['ctr']['mean']:.3%} | {true:.3%} | "
+            + ", ".join(f"{value:.3f}" for value in figures["per_seed_return"])
+            + f" | {max(figures['training_shopper_steps']):,} | "
+            + ", ".join(f"{value:.1f}" for value in figures["train_seconds"])
+            + " |"
+        )
+    best = report["best_baseline"]
+    lines += [
+        "",
+        "| bandit | minus random [95% CI] | minus the best baseline "
+        f"(`{best}`) | minus the oracle |",
+        "|---|---|---|---|",
+    ]
+    differences = report["differences"]
+    for bandit in ("thompson", "epsilon_greedy", "linucb"):
+        cells = [
+            _signed(differences[f"{bandit}_minus_{other}"])
+            for other in ("random", best, report["normalised_by"])
+        ]
+        lines.append(f"| {bandit} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Thompson sampling minus "
+        + ", ".join(
+            f"{other} {_signed(differences[f'thompson_minus_{other}'])}"
+            for other in ("epsilon_greedy", "linucb")
+        )
+        + " (paired, same shoppers).",
+    ]
+    lines += [
+        "",
+        "| Thompson sampling's training shopper-steps | minus random [95% CI] "
+        "| true p(click) of the shown items |",
+        "|---|---|---|",
+    ]
+    for row in report["thompson_curve"]:
+        lines.append(
+            f"| {row['budget_steps']:,} | {_signed(row['minus_random'])} | "
+            f"{np.mean(row['true_click_probability']):.3%} |"
+        )
+    lines += [
+        "",
+        f"The world: mean item p(click) {world['mean_click_probability']:.3%}, best three "
+        f"{world['top3_click_probability']:.3%}; item effects' SD "
+        f"{world['item_effect_sd']:.3f} logit (range {world['item_effect_range'][0]:+.3f} to "
+        f"{world['item_effect_range'][1]:+.3f}), fitted on {world['log_rows']:,} rows with "
+        f"{world['log_clicks']} clicks. Normalised: (agent - random) / "
+        f"({report['normalised_by']} - random).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "sequence": sequence_table,
     "compression": compression_table,
@@ -867,6 +946,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "ope": ope_table,
     "fidelity": fidelity_table,
     "long_term": long_term_line,
+    "bandits_obd": bandits_obd_table,
 }
 
 

@@ -48,6 +48,9 @@ AGENT_SCHEMAS = {
     "myopic_oracle": "agents.oracle:MyopicOracleConfig",
     "planner": "agents.planner:PlannerConfig",
     "rllib": "agents.rllib:RLlibConfig",
+    "epsilon_greedy": "agents.bandits.epsilon_greedy:EpsilonGreedyConfig",
+    "linucb": "agents.bandits.linucb:LinUCBConfig",
+    "thompson": "agents.bandits.thompson:ThompsonConfig",
 }
 # SB3's adapter: its own settings, open to the keyword arguments it passes on to SB3
 OPEN_AGENT_SCHEMAS = {"sb3": "agents.sb3:SB3Config"}
