@@ -1,0 +1,237 @@
+"""Differentially private training of the log-trained recommenders: DP-SGD with Opacus.
+
+**What is protected.** The unit of privacy is a *logged shopper session*: the guarantee
+``(epsilon, delta)`` bounds what the trained weights reveal about whether any one session
+(all its impressions together) was in the log. Opacus clips per *sample*; here a sample is a
+session: Opacus's hooks give per-row gradients (``loss_reduction="mean"`` rescales them to
+each row's own loss), ``group_by_session`` sums them per session, and the ``DPOptimizer``
+clips each session's summed gradient to ``max_grad_norm``, adds Gaussian noise of standard
+deviation ``noise_multiplier * max_grad_norm`` and divides by the expected number of
+sessions per batch. Batches are Poisson samples of *sessions* (Opacus's ``DPDataLoader``,
+sample rate q = expected sessions per batch / sessions), which is what the accountant
+(PRV or RDP, Opacus's) assumes. Clipping per row instead would protect one impression only:
+a session of 30 impressions would then be covered at about 30 times the epsilon.
+
+**Public by assumption.** The number of logged sessions and rows (they set q and the
+default delta), the architecture and hyperparameters, and everything simulated rather than
+logged: the validation shoppers of model selection (``agents.selection``) are drawn by the
+simulator, not taken from the log, so choosing among epochs on them is post-processing.
+The held-out *log* sessions are not trained on; the figures reported on them (AUC, log-loss,
+NDCG) are an evaluation, like any test-set figure, and are not covered by epsilon.
+
+**Per-sample gradients.** Opacus needs every trainable module to receive its batch in its
+own ``forward``, batch first. The networks are written so (``agents.networks``: the item
+bias and the recency embedding are modules of their own, fed the batch); Opacus computes
+modules it has no rule for (``PositionEmbedding``, ``ItemBias``) with functorch, and
+``compatible`` swaps in its DP versions of layers it cannot hook (``nn.MultiheadAttention``
+-> ``DPMultiheadAttention``, via ``ModuleValidator.fix``). Training uses the pair-scoring
+path (one item per row), never the catalog table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from opacus import PrivacyEngine
+from opacus.validators import ModuleValidator
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from agents.logs import InteractionLog
+
+MODES = ("off", "epsilon", "noise")
+ACCOUNTANTS = ("prv", "rdp")
+DELTA_PER_SESSION = 0.1  # default delta = 0.1 / sessions: well below 1/N (see auto_delta)
+# Opacus's notices that do not apply here, silenced while it runs: the RNG is seeded on
+# purpose (reproducible runs; Opacus's secure_mode is for a production release); embeddings'
+# inputs are ids, so no input needs a gradient and functorch's autocast check misfires.
+QUIET = (
+    "Secure RNG turned off",
+    "Full backward hook is firing",
+    "In CPU autocast, but the target dtype is not supported",
+    "Optimal order is the largest alpha",
+)
+
+
+@contextlib.contextmanager
+def quiet_opacus() -> Iterator[None]:
+    with warnings.catch_warnings():
+        for message in QUIET:
+            warnings.filterwarnings("ignore", message=message)
+        yield
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    """DP-SGD settings (the agents' ``dp_*`` hyperparameters)."""
+
+    mode: str  # off | epsilon (noise chosen to spend target_epsilon) | noise (fixed)
+    target_epsilon: float
+    noise_multiplier: float
+    max_grad_norm: float
+    delta: float  # 0: auto_delta
+    accountant: str
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "off"
+
+
+def auto_delta(n_sessions: int) -> float:
+    """``0.1 / sessions``. Releasing one whole session at random already satisfies
+    ``(0, 1/N)``-DP, so a meaningful delta must sit well below ``1/N``."""
+    return DELTA_PER_SESSION / max(1, n_sessions)
+
+
+def make_engine(settings: PrivacySettings) -> PrivacyEngine:
+    """Opacus's ``PrivacyEngine`` with the settings' accountant (one per agent: its
+    accountant composes the agent's private fits)."""
+    with quiet_opacus():
+        return PrivacyEngine(accountant=settings.accountant)
+
+
+def compatible(model: nn.Module) -> nn.Module:
+    """``model`` with the layers Opacus cannot hook replaced by its DP versions
+    (``ModuleValidator.fix``; a model that needs nothing is returned as it is)."""
+    if not ModuleValidator.validate(model, strict=False):
+        return model
+    fixed = ModuleValidator.fix(model)
+    ModuleValidator.validate(fixed, strict=True)
+    return fixed
+
+
+class SessionRows:
+    """Logged rows grouped by session: which rows a batch of session indices holds."""
+
+    def __init__(self, session: NDArray[np.int64]) -> None:
+        self.order = np.argsort(session, kind="stable")
+        _, counts = np.unique(session[self.order], return_counts=True)
+        self.offsets = np.concatenate([[0], np.cumsum(counts)])
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def rows(self, sessions: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """The rows of ``sessions`` and, per row, the index of its session in ``sessions``."""
+        starts, ends = self.offsets[sessions], self.offsets[sessions + 1]
+        counts = ends - starts
+        owner = np.repeat(np.arange(len(sessions)), counts)
+        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return self.order[np.repeat(starts, counts) + within], owner
+
+
+def group_by_session(parameters: list[nn.Parameter], owner: torch.Tensor, n_sessions: int) -> None:
+    """Turn per-row ``grad_sample`` (rows, ...) into per-session sums (sessions, ...).
+
+    An empty batch (no session sampled) gets empty per-sample gradients: Opacus then still
+    adds the noise and counts the step, as Poisson sampling's accounting requires.
+    """
+    for p in parameters:
+        rows = p.grad_sample if p.grad_sample is not None else p.new_zeros((0, *p.shape))
+        if len(rows) != len(owner):
+            raise RuntimeError(f"per-row gradients of a {tuple(p.shape)} parameter are missing")
+        grouped = rows.new_zeros((n_sessions, *p.shape))
+        p.grad_sample = grouped.index_add_(0, owner, rows)
+
+
+class PrivateTraining:
+    """DP-SGD on a log: Opacus's ``PrivacyEngine`` over Poisson-sampled sessions.
+
+    ``engine`` is kept by the agent across fits, so its accountant composes every fit's
+    steps (``epsilon`` is the total spent). ``epochs`` is the planned number of passes:
+    in ``epsilon`` mode the noise is set so that they spend ``target_epsilon``.
+    """
+
+    def __init__(
+        self,
+        engine: PrivacyEngine,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        train: InteractionLog,
+        settings: PrivacySettings,
+        batch_rows: int,
+        epochs: int,
+        seed: int,
+    ) -> None:
+        self.train, self.settings = train, settings
+        self.sessions = SessionRows(train.session)
+        n_sessions = len(self.sessions)
+        # expected rows per batch as the non-private fit's batch_size
+        batch_sessions = max(1, min(n_sessions, round(batch_rows * n_sessions / len(train))))
+        loader = DataLoader(
+            TensorDataset(torch.arange(n_sessions)),
+            batch_size=batch_sessions,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        self.delta = settings.delta or auto_delta(n_sessions)
+        device = next(model.parameters()).device
+        common = {
+            "module": model,
+            "optimizer": optimizer,
+            "data_loader": loader,
+            "max_grad_norm": settings.max_grad_norm,
+            "poisson_sampling": True,
+            "noise_generator": torch.Generator(device).manual_seed(seed + 1),
+            "wrap_model": False,  # hooks on the agent's own model: acting code is untouched
+        }
+        with quiet_opacus():
+            self.hooks, self.optimizer, self.loader = self._make_private(engine, epochs, common)
+        self.engine, self.device = engine, device
+        self.parameters = [p for p in model.parameters() if p.requires_grad]
+
+    def _make_private(self, engine: PrivacyEngine, epochs: int, common: dict) -> tuple:
+        settings = self.settings
+        if settings.mode == "epsilon":
+            return engine.make_private_with_epsilon(
+                target_epsilon=settings.target_epsilon,
+                target_delta=self.delta,
+                epochs=epochs,
+                **common,
+            )
+        return engine.make_private(noise_multiplier=settings.noise_multiplier, **common)
+
+    def batches(self) -> Iterator[tuple[InteractionLog | None, torch.Tensor, int]]:
+        """One epoch of Poisson batches: (rows or None when empty, row owners, sessions)."""
+        for (sessions,) in self.loader:
+            rows, owner = self.sessions.rows(sessions.numpy())
+            subset = self.train.subset(rows) if len(rows) else None
+            yield subset, torch.as_tensor(owner, device=self.device), len(sessions)
+
+    def epoch(self, loss: Callable[[InteractionLog], torch.Tensor]) -> None:
+        """One pass: ``loss(rows)`` is the mean per-row loss of a batch."""
+        with quiet_opacus():
+            for rows, owner, n_sessions in self.batches():
+                self.optimizer.zero_grad(set_to_none=True)
+                if rows is not None:
+                    loss(rows).backward()
+                group_by_session(self.parameters, owner, n_sessions)
+                self.optimizer.step()
+
+    def close(self) -> None:
+        """Remove Opacus's hooks and per-sample buffers from the model."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.hooks.cleanup()
+
+    def report(self) -> dict[str, float]:
+        """The accountant's spend so far (every fit of this engine) and this fit's DP-SGD
+        parameters; without noise (clipping only) epsilon is infinite."""
+        history = self.engine.accountant.history
+        noise = float(self.optimizer.noise_multiplier)
+        with quiet_opacus():
+            epsilon = self.engine.accountant.get_epsilon(self.delta) if noise > 0 else math.inf
+        return {
+            "dp_epsilon": float(epsilon),
+            "dp_delta": self.delta,
+            "dp_noise_multiplier": noise,
+            "dp_max_grad_norm": self.settings.max_grad_norm,
+            "dp_sample_rate": float(history[-1][1]),
+            "dp_steps": float(sum(steps for _, _, steps in history)),
+            "dp_sessions": float(len(self.sessions)),
+        }
