@@ -44,6 +44,7 @@ from agents.base import (
 from agents.logs import InteractionLog, learn_from_random_logs
 from agents.networks import (
     ItemScoreHead,
+    ObservationTensors,
     StateEncoder,
     load_torch_agent,
     resolve_device,
@@ -145,6 +146,17 @@ class ResponseModel(nn.Module):
         return self.click(state, observation), self.purchase(state, observation)
 
 
+PairBatch = tuple[ObservationTensors, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def pair_loss(model: ResponseModel, batch: PairBatch) -> torch.Tensor:
+    """Mean over rows of ``BCE(click) + BCE(purchase)`` of each row's shown item."""
+    observation, items, clicked, purchased = batch
+    click, purchase = model.pair_logits(observation, items)
+    bce = nn.functional.binary_cross_entropy_with_logits
+    return bce(click, clicked) + bce(purchase, purchased)
+
+
 class MLPAgent:
     """Predicts click and purchase per item; recommends the best predicted immediate reward."""
 
@@ -219,7 +231,7 @@ class MLPAgent:
             if private is None:
                 self._epoch(train, rng)
             else:
-                private.epoch(self._loss)
+                private.epoch(pair_loss, self._pair_batch)
             self.epochs_done += 1
             validation_loss = self._validation_loss(validation)
             logger.record("train/validation_loss", validation_loss, self.epochs_done)
@@ -276,14 +288,15 @@ class MLPAgent:
         return {"selection": self.selection.shopper_steps if self.selection else 0}
 
     def _loss(self, rows: InteractionLog) -> torch.Tensor:
-        click, purchase = self.model.pair_logits(
-            to_tensors(rows.observation, self.device),
-            torch.as_tensor(rows.item, device=self.device),
-        )
-        bce = nn.functional.binary_cross_entropy_with_logits
-        return bce(
-            click, torch.as_tensor(rows.clicked, dtype=torch.float32, device=self.device)
-        ) + bce(purchase, torch.as_tensor(rows.purchased, dtype=torch.float32, device=self.device))
+        return pair_loss(self.model, self._pair_batch(rows))
+
+    def _pair_batch(self, rows: InteractionLog) -> PairBatch:
+        def labels(values: NDArray[np.bool_]) -> torch.Tensor:
+            return torch.as_tensor(values, dtype=torch.float32, device=self.device)
+
+        observation = to_tensors(rows.observation, self.device)
+        items = torch.as_tensor(rows.item, device=self.device)
+        return observation, items, labels(rows.clicked), labels(rows.purchased)
 
     @torch.no_grad()
     def _validation_loss(self, validation: InteractionLog) -> float:

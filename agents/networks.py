@@ -117,45 +117,6 @@ class ItemFeatures(nn.Module):
         return self._table[1]
 
 
-class PositionEmbedding(nn.Embedding):
-    """A learned vector per history position, the same for every shopper: ``(n, H, dim)``.
-
-    It reads only the shape of the ``(n, H)`` history it is given. Taking and returning the
-    batch (rather than embedding a batch-free ``arange(H)`` and broadcasting) is what lets
-    per-sample gradients (Opacus, ``agents.privacy``) see each shopper's share; the values
-    and the ordinary gradients are the broadcast's, bit for bit.
-    """
-
-    def forward(self, history: torch.Tensor) -> torch.Tensor:
-        positions = torch.arange(history.shape[1], device=history.device)
-        return super().forward(positions).expand(len(history), -1, -1)
-
-
-class ItemBias(nn.Module):
-    """A learned bias per item, ``b_j``; a module of its own (``weight`` of shape ``(M,)``)
-    so that the rows it serves pass through a ``forward`` per-sample gradients can hook."""
-
-    def __init__(self, n_items: int) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.zeros(n_items))
-
-    def forward(self, items: torch.Tensor) -> torch.Tensor:
-        return self.weight[items]
-
-
-def legacy_keys(renames: Mapping[str, str | None]) -> Callable[..., None]:
-    """A ``load_state_dict`` pre-hook renaming (or, to None, dropping) a module's old keys."""
-
-    def rename(module: nn.Module, state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
-        for old, new in renames.items():
-            if prefix + old in state_dict:
-                value = state_dict.pop(prefix + old)
-                if new is not None:
-                    state_dict[prefix + new] = value
-
-    return rename
-
-
 class StateEncoder(nn.Module):
     """Observation -> state vector ``(n, hidden)``; see the module docstring."""
 
@@ -166,9 +127,10 @@ class StateEncoder(nn.Module):
         n_categories = config.catalog.n_categories
         self.items = ItemFeatures(item_category, n_categories, dim)
         self.event = nn.Embedding(len(EVENT_NAMES), dim)
-        self.recency = PositionEmbedding(config.history_length, dim)
+        self.recency = nn.Embedding(config.history_length, dim)
         self.query = nn.Embedding(n_categories + 1, dim)
         self.entry = nn.Sequential(nn.Linear(dim, dim), nn.ReLU())
+        self.register_buffer("positions", torch.arange(config.history_length))
         self.n_items = config.catalog.n_items
         self.candidates = CandidateFeatures(item_category, n_categories, config.history_length)
         inputs = 3 * dim + len(SESSION_FEATURES)
@@ -176,15 +138,13 @@ class StateEncoder(nn.Module):
             nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU()
         )
         self.output_dim = hidden
-        # checkpoints from before the recency embedding read its own positions still load
-        self.register_load_state_dict_pre_hook(legacy_keys({"positions": None}))
 
     def forward(self, observation: ObservationTensors) -> torch.Tensor:
         present = (observation.history_events > 0).unsqueeze(-1).float()  # (n, H, 1)
         entries = (
             self.items(observation.history)
             + self.event(observation.history_events)
-            + self.recency(observation.history)
+            + self.recency(self.positions)
         )
         history = (self.entry(entries) * present).sum(dim=1)
         in_cart = (observation.cart < self.n_items).unsqueeze(-1).float()
@@ -221,13 +181,15 @@ class CandidateFeatures(nn.Module):
         """Per-shopper tables: category exposure (n, C+1), item exposure and cart (n, M+1)."""
         n = len(observation.history)
         weight = self.recency * (observation.history_events > 0).float()
-        category = torch.zeros(n, self.n_categories + 1, device=weight.device).scatter_add_(
+        # out of place: per-row gradients (torch.func.vmap, agents.privacy) cannot write
+        # a row's values into a tensor made without the row dimension
+        category = torch.zeros(n, self.n_categories + 1, device=weight.device).scatter_add(
             1, self.item_category[observation.history], weight
         )
-        item = torch.zeros(n, self.n_items + 1, device=weight.device).scatter_add_(
+        item = torch.zeros(n, self.n_items + 1, device=weight.device).scatter_add(
             1, observation.history, weight
         )
-        cart = torch.zeros(n, self.n_items + 1, device=weight.device).scatter_(
+        cart = torch.zeros(n, self.n_items + 1, device=weight.device).scatter(
             1, observation.cart, 1.0
         )
         return category, item, cart
@@ -292,28 +254,26 @@ class ItemScoreHead(nn.Module):
         self.items, self.candidates = items, candidates
         self.project = nn.Linear(hidden, dim)
         self.coefficients = nn.Linear(hidden, CandidateFeatures.N_FEATURES)
-        self.bias = ItemBias(items.item.num_embeddings - 1)
-        # checkpoints from before the bias became a module (``bias`` -> ``bias.weight``) load
-        self.register_load_state_dict_pre_hook(legacy_keys({"bias": "bias.weight"}))
+        n_items = items.item.num_embeddings - 1
+        self.bias = nn.Parameter(torch.zeros(n_items))
 
     def forward(self, state: torch.Tensor, observation: ObservationTensors) -> torch.Tensor:
         """Scores ``(n, M)``. For a serving-size batch without gradients the result lives in
         a reused buffer (valid until the next call): no 100,000-float allocation per call."""
-        bias = self.bias.weight
-        shape = (len(state), bias.shape[0])
+        shape = (len(state), self.bias.shape[0])
         out = scratch(self, "scores", shape, state.device)
         projected = self.project(state)
         if out is None:
-            scores = torch.addmm(bias, projected, self.items.table().T)
+            scores = torch.addmm(self.bias, projected, self.items.table().T)
         else:
-            scores = torch.addmm(bias, projected, self.items.table().T, out=out)
+            scores = torch.addmm(self.bias, projected, self.items.table().T, out=out)
         return self.candidates.add_catalog_scores(scores, observation, self.coefficients(state))
 
     def pair_scores(
         self, state: torch.Tensor, observation: ObservationTensors, items: torch.Tensor
     ) -> torch.Tensor:
         """Scores of one item per state row, without scoring the whole catalog."""
-        scores = (self.project(state) * self.items(items)).sum(dim=1) + self.bias(items)
+        scores = (self.project(state) * self.items(items)).sum(dim=1) + self.bias[items]
         return scores + self.candidates.score(observation, self.coefficients(state), items)
 
 

@@ -19,22 +19,30 @@ simulator, not taken from the log, so choosing among epochs on them is post-proc
 The held-out *log* sessions are not trained on; the figures reported on them (AUC, log-loss,
 NDCG) are an evaluation, like any test-set figure, and are not covered by epsilon.
 
-**Per-sample gradients.** Opacus needs every trainable module to receive its batch in its
-own ``forward``, batch first. The networks are written so (``agents.networks``: the item
-bias and the recency embedding are modules of their own, fed the batch); Opacus computes
-modules it has no rule for (``PositionEmbedding``, ``ItemBias``) with functorch, and
-``compatible`` swaps in its DP versions of layers it cannot hook (``nn.MultiheadAttention``
--> ``DPMultiheadAttention``, via ``ModuleValidator.fix``). Training uses the pair-scoring
-path (one item per row), never the catalog table.
+**Per-sample gradients.** Opacus's hooks compute them layer by layer and pair each call of
+a layer with its backward pass in reverse call order. The response model calls its item
+embedding four times per batch (history, cart, the clicked and the purchased heads'
+candidates), in branches whose backward passes autograd does not run in reverse order, so
+the hooks pair them wrongly (checked against single rows: every row of the item and category
+tables off, up to a factor of 2). ``per_row_gradients`` instead differentiates each row's
+loss through the whole model at once with ``torch.func`` (``vmap`` of ``grad`` over
+``functional_call``: what Opacus's functorch mode does per layer), and Opacus runs in its
+``no_op`` mode, taking those gradients as given; it still does the Poisson sampling, the
+clipping, the noise and the accounting. This holds for any encoder the model is built
+with; ``compatible`` swaps in Opacus's DP versions of layers it rejects
+(``ModuleValidator.fix``: ``nn.MultiheadAttention`` -> ``DPMultiheadAttention``). Training
+uses the pair-scoring path (one item per row), never the catalog table.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,6 +50,7 @@ from numpy.typing import NDArray
 from opacus import PrivacyEngine
 from opacus.validators import ModuleValidator
 from torch import nn
+from torch.utils._pytree import tree_map
 from torch.utils.data import DataLoader, TensorDataset
 
 from agents.logs import InteractionLog
@@ -50,12 +59,10 @@ MODES = ("off", "epsilon", "noise")
 ACCOUNTANTS = ("prv", "rdp")
 DELTA_PER_SESSION = 0.1  # default delta = 0.1 / sessions: well below 1/N (see auto_delta)
 # Opacus's notices that do not apply here, silenced while it runs: the RNG is seeded on
-# purpose (reproducible runs; Opacus's secure_mode is for a production release); embeddings'
-# inputs are ids, so no input needs a gradient and functorch's autocast check misfires.
+# purpose (reproducible runs; Opacus's secure_mode is for a production release), and the
+# PRV accountant's RDP bound is only its starting point.
 QUIET = (
     "Secure RNG turned off",
-    "Full backward hook is firing",
-    "In CPU autocast, but the target dtype is not supported",
     "Optimal order is the largest alpha",
 )
 
@@ -107,6 +114,45 @@ def compatible(model: nn.Module) -> nn.Module:
     return fixed
 
 
+Batch = Any  # a pytree (tuples, named tuples) of tensors whose first dimension is the rows
+RowLoss = Callable[[nn.Module, Batch], torch.Tensor]  # mean loss of a batch's rows
+
+
+class _Bound(nn.Module):
+    """``loss(model, batch)`` as a module, so ``functional_call`` can swap the weights."""
+
+    def __init__(self, model: nn.Module, loss: RowLoss) -> None:
+        super().__init__()
+        self.model, self.loss = model, loss
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.loss(self.model, batch)
+
+
+def per_row_gradients(model: nn.Module, loss: RowLoss, batch: Batch) -> list[torch.Tensor]:
+    """The gradient of each row's own loss, ``(rows, *p.shape)`` per trainable parameter.
+
+    ``vmap`` over rows of ``grad`` of ``loss`` on a batch of one row; buffers are shared,
+    dropout draws per row (``randomness="different"``), as in a batch.
+    """
+    bound = _Bound(model, loss)
+    names = [name for name, p in bound.named_parameters() if p.requires_grad]
+    parameters = {name: p.detach() for name, p in bound.named_parameters() if p.requires_grad}
+    buffers = dict(bound.named_buffers())
+    # functional_call runs on a copy: on a module reachable by two paths (the item table of
+    # the encoder and both heads) torch 2.13 does not put the original weights back
+    stateless = copy.deepcopy(bound)
+
+    def row_loss(weights: dict[str, torch.Tensor], row: Batch) -> torch.Tensor:
+        one = tree_map(lambda tensor: tensor.unsqueeze(0), row)
+        return torch.func.functional_call(stateless, {**weights, **buffers}, (one,))
+
+    gradients = torch.func.vmap(
+        torch.func.grad(row_loss), in_dims=(None, 0), randomness="different"
+    )(parameters, batch)
+    return [gradients[name] for name in names]
+
+
 class SessionRows:
     """Logged rows grouped by session: which rows a batch of session indices holds."""
 
@@ -127,16 +173,20 @@ class SessionRows:
         return self.order[np.repeat(starts, counts) + within], owner
 
 
-def group_by_session(parameters: list[nn.Parameter], owner: torch.Tensor, n_sessions: int) -> None:
-    """Turn per-row ``grad_sample`` (rows, ...) into per-session sums (sessions, ...).
+def group_by_session(
+    parameters: list[nn.Parameter],
+    per_row: list[torch.Tensor] | None,
+    owner: torch.Tensor,
+    n_sessions: int,
+) -> None:
+    """Set each parameter's ``grad_sample`` (what Opacus clips) to its per-session sums
+    ``(sessions, *p.shape)`` of the per-row gradients ``(rows, *p.shape)``.
 
-    An empty batch (no session sampled) gets empty per-sample gradients: Opacus then still
-    adds the noise and counts the step, as Poisson sampling's accounting requires.
+    An empty batch (no session sampled, ``per_row`` None) gets empty per-sample gradients:
+    Opacus then still adds the noise and counts the step, as Poisson sampling requires.
     """
-    for p in parameters:
-        rows = p.grad_sample if p.grad_sample is not None else p.new_zeros((0, *p.shape))
-        if len(rows) != len(owner):
-            raise RuntimeError(f"per-row gradients of a {tuple(p.shape)} parameter are missing")
+    for i, p in enumerate(parameters):
+        rows = per_row[i] if per_row is not None else p.new_zeros((0, *p.shape))
         grouped = rows.new_zeros((n_sessions, *p.shape))
         p.grad_sample = grouped.index_add_(0, owner, rows)
 
@@ -179,11 +229,12 @@ class PrivateTraining:
             "max_grad_norm": settings.max_grad_norm,
             "poisson_sampling": True,
             "noise_generator": torch.Generator(device).manual_seed(seed + 1),
-            "wrap_model": False,  # hooks on the agent's own model: acting code is untouched
+            "grad_sample_mode": "no_op",  # per-row gradients come from per_row_gradients
+            "wrap_model": False,  # the agent's own model, unwrapped: acting code is untouched
         }
         with quiet_opacus():
             self.hooks, self.optimizer, self.loader = self._make_private(engine, epochs, common)
-        self.engine, self.device = engine, device
+        self.engine, self.device, self.model = engine, device, model
         self.parameters = [p for p in model.parameters() if p.requires_grad]
 
     def _make_private(self, engine: PrivacyEngine, epochs: int, common: dict) -> tuple:
@@ -204,18 +255,23 @@ class PrivateTraining:
             subset = self.train.subset(rows) if len(rows) else None
             yield subset, torch.as_tensor(owner, device=self.device), len(sessions)
 
-    def epoch(self, loss: Callable[[InteractionLog], torch.Tensor]) -> None:
-        """One pass: ``loss(rows)`` is the mean per-row loss of a batch."""
+    def epoch(self, loss: RowLoss, tensors: Callable[[InteractionLog], Batch]) -> None:
+        """One pass: ``loss(model, tensors(rows))`` is the mean loss of a batch's rows."""
         with quiet_opacus():
             for rows, owner, n_sessions in self.batches():
-                self.optimizer.zero_grad(set_to_none=True)
-                if rows is not None:
-                    loss(rows).backward()
-                group_by_session(self.parameters, owner, n_sessions)
-                self.optimizer.step()
+                self.step(loss, tensors(rows) if rows is not None else None, owner, n_sessions)
+
+    def step(
+        self, loss: RowLoss, batch: Batch | None, owner: torch.Tensor, n_sessions: int
+    ) -> None:
+        """One DP-SGD step on a batch (None: an empty Poisson sample)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        per_row = per_row_gradients(self.model, loss, batch) if batch is not None else None
+        group_by_session(self.parameters, per_row, owner, n_sessions)
+        self.optimizer.step()
 
     def close(self) -> None:
-        """Remove Opacus's hooks and per-sample buffers from the model."""
+        """Remove Opacus's per-sample attributes from the model's parameters."""
         self.optimizer.zero_grad(set_to_none=True)
         self.hooks.cleanup()
 
