@@ -19,6 +19,7 @@ import recenv
 from agents import privacy
 from agents.logs import collect_random_logs
 from agents.mlp import MLPAgent, pair_loss
+from experiments.factory import compose_config
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
@@ -181,3 +182,8 @@ def test_an_empty_poisson_batch_is_a_noisy_step_that_counts(logs) -> None:
 def test_bad_privacy_settings_name_the_field_value_and_range(settings, message) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         MLPAgent(SMALL, device="cpu", **settings)
+
+
+def test_the_mlp_dp_preset_composes_to_a_private_mlp() -> None:
+    agent = compose_config(["agent=mlp_dp"]).agent
+    assert (agent.dp, agent.dp_target_epsilon, agent.max_epochs) == ("epsilon", 3.0, 10)
