@@ -29,7 +29,7 @@ import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -52,7 +52,6 @@ from agents.networks import (
     ItemScoreHead,
     LinearScoreHead,
     ObservationTensors,
-    StateEncoder,
     load_torch_agent,
     resolve_device,
     save_torch_agent,
@@ -60,16 +59,20 @@ from agents.networks import (
 )
 from agents.schedules import LinearDecayLR, LinearSchedule
 from agents.selection import ModelSelection
+from agents.sequence import EncoderSettings, build_encoder
 from recenv.sim.config import EnvConfig, out_of_range
 from recenv.sim.items import item_features
 from recenv.sim.state import CART_ITEMS, CART_VALUE
+
+if TYPE_CHECKING:
+    from agents.explain import Explanation
 
 KIND = "dqn"
 COUNTERS = ("epsilon", "steps_done", "updates_done")  # progress a checkpoint restores
 
 
 @dataclass(frozen=True)
-class DQNConfig(hp.Hyperparameters):
+class DQNConfig(EncoderSettings):
     """DQN hyperparameters; the field comments are the help text."""
 
     learning_rate: float = 5e-4  # Adam step size at the start
@@ -99,21 +102,20 @@ class DQNConfig(hp.Hyperparameters):
     validation_seed: int = 0  # seed of the validation split (disjoint from train and eval)
 
     agent: ClassVar[str] = KIND
-    bounds: ClassVar[dict[str, hp.Range]] = hp.ranges(
-        {
-            hp.POSITIVE: "learning_rate reward_scale max_grad_norm",
-            hp.NON_NEGATIVE: "learning_starts cart_shaping validation_interval validation_seed",
-            hp.AT_LEAST_ONE: "buffer_size batch_size gradient_steps target_update_interval "
-            "n_steps embedding_dim hidden_size log_interval validation_shoppers",
-            hp.SHARE: "gamma learning_rate_end exploration_initial exploration_final "
-            "exploration_fraction",
-            hp.POSITIVE_SHARE: "tau",
-        }
+    bounds, choices = EncoderSettings.merged(
+        hp.ranges(
+            {
+                hp.POSITIVE: "learning_rate reward_scale max_grad_norm",
+                hp.NON_NEGATIVE: "learning_starts cart_shaping validation_interval validation_seed",
+                hp.AT_LEAST_ONE: "buffer_size batch_size gradient_steps target_update_interval "
+                "n_steps embedding_dim hidden_size log_interval validation_shoppers",
+                hp.SHARE: "gamma learning_rate_end exploration_initial exploration_final "
+                "exploration_fraction",
+                hp.POSITIVE_SHARE: "tau",
+            }
+        ),
+        {"target_update": ("hard", "polyak"), "head": ("dot", "linear")},
     )
-    choices: ClassVar[dict[str, tuple[str, ...]]] = {
-        "target_update": ("hard", "polyak"),
-        "head": ("dot", "linear"),
-    }
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -139,7 +141,7 @@ class QNetwork(nn.Module):
     def __init__(self, env_config: EnvConfig, item_category: NDArray[np.int64], config: DQNConfig):
         super().__init__()
         dim, hidden = config.embedding_dim, config.hidden_size
-        self.encoder = StateEncoder(env_config, item_category, dim, hidden)
+        self.encoder = build_encoder(env_config, item_category, dim, hidden, config)
         if config.head == "dot":
             self.head = ItemScoreHead(self.encoder.items, self.encoder.candidates, hidden, dim)
         else:
@@ -207,6 +209,18 @@ class DQNAgent:
         return top_items(scores, self.env_config.slate_size)
 
     predict = predict_with_act
+
+    def explain(
+        self, observation: Observation, item: int | NDArray[np.int64]
+    ) -> Explanation | list[Explanation]:
+        """Which history items and features drove ``Q(s, item)`` (``agents.explain``)."""
+        from agents.explain import TorchExplainer  # Captum: imported only when explaining
+
+        network = self.q_network
+        explainer = TorchExplainer(
+            network, network.encoder, network.item_scores, "Q-value", self.env_config
+        )
+        return explainer.explain(observation, item)
 
     # -- learning ---------------------------------------------------------------------------
     def learn(

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from agents.base import Observation
 from recenv import metrics
 from recenv.sim.config import EnvConfig
 from recenv.sim.env import resolve_config
@@ -52,10 +53,8 @@ def run_sessions(
     Sessions start at ``config.evaluation_session`` (0, or after the releases of a cold
     start scenario, so that new items are on sale)."""
     needs_info = getattr(agent, "needs_info", False)
-    config = resolve_config(env_config, None, {"expose_hidden_state": needs_info})
-    env = ShoppingVectorEnv(n_shoppers, config=config, split=split)
-    start = {"session_index": config.evaluation_session} if config.evaluation_session else None
-    observation, info = env.reset(seed=seed, options=start)
+    env, observation, info = evaluation_env(env_config, n_shoppers, seed, split, needs_info)
+    config = env.config
     is_new = np.append(env.item_features["release_session"] > 0, False)  # -1: no click
     totals = {
         name: np.zeros(n_shoppers)
@@ -92,6 +91,22 @@ def run_sessions(
         active &= ~(terminated | truncated)
     totals["items"] = np.concatenate(shown, axis=1)  # (n, steps * K); -1 after the session
     return totals
+
+
+def evaluation_env(
+    env_config: EnvConfig | Mapping[str, Any] | None,
+    n_shoppers: int,
+    seed: int,
+    split: str = "evaluation",
+    needs_info: bool = False,
+) -> tuple[ShoppingVectorEnv, Observation, dict[str, Any]]:
+    """The vector env of the evaluation shoppers of ``seed``, reset: with its first
+    observation and info (hidden state exposed when ``needs_info``)."""
+    config = resolve_config(env_config, None, {"expose_hidden_state": needs_info})
+    env = ShoppingVectorEnv(n_shoppers, config=config, split=split)
+    start = {"session_index": config.evaluation_session} if config.evaluation_session else None
+    observation, info = env.reset(seed=seed, options=start)
+    return env, observation, info
 
 
 def shown_slates(env: ShoppingVectorEnv, slate_size: int) -> NDArray[np.int64]:

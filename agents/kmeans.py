@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,6 +37,9 @@ from agents.base import (
 from agents.logs import InteractionLog, learn_from_random_logs, logged_carts
 from recenv.sim.config import EnvConfig
 from recenv.sim.items import item_features
+
+if TYPE_CHECKING:
+    from agents.explain import ClusterExplanation
 
 KIND = "kmeans"
 EVENT_WEIGHT = np.array([0.0, 0.25, 1.0, 1.5, 2.0])  # pad, viewed, clicked, carted, bought
@@ -98,6 +101,15 @@ class KMeansAgent:
         return top_items(scores, self.env_config.slate_size)
 
     predict = predict_with_act
+
+    def explain(
+        self, observation: Observation, item: int | NDArray[np.int64]
+    ) -> ClusterExplanation | list[ClusterExplanation]:
+        """The shopper's cluster, its signature categories and the item's score there
+        (``agents.explain.explain_clusters``)."""
+        from agents.explain import explain_clusters  # torch and Captum: only when explaining
+
+        return explain_clusters(self, observation, item)
 
     learn = learn_from_random_logs  # logs random recommendations, then fit
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -45,21 +45,24 @@ from agents.logs import InteractionLog, learn_from_random_logs
 from agents.networks import (
     ItemScoreHead,
     ObservationTensors,
-    StateEncoder,
     load_torch_agent,
     resolve_device,
     save_torch_agent,
     to_tensors,
 )
 from agents.selection import ModelSelection
+from agents.sequence import EncoderSettings, build_encoder
 from recenv.sim.config import EnvConfig
 from recenv.sim.items import item_features
+
+if TYPE_CHECKING:
+    from agents.explain import Explanation
 
 KIND = "mlp"
 
 
 @dataclass(frozen=True)
-class MLPConfig(hp.Hyperparameters):
+class MLPConfig(EncoderSettings):
     """MLP hyperparameters; the field comments are the help text."""
 
     learning_rate: float = 1e-3
@@ -84,19 +87,19 @@ class MLPConfig(hp.Hyperparameters):
     dp_accountant: str = "prv"  # prv | rdp (Opacus's accountants)
 
     agent: ClassVar[str] = KIND
-    bounds: ClassVar[dict[str, hp.Range]] = hp.ranges(
-        {
-            hp.AT_LEAST_ONE: "batch_size max_epochs early_stopping_patience embedding_dim "
-            "hidden_size top_k",
-            hp.NON_NEGATIVE: "refit_interval selection_shoppers selection_seed dp_noise_multiplier",
-            hp.POSITIVE: "learning_rate dp_target_epsilon dp_max_grad_norm",
-            hp.SHARE: "validation_share dp_delta",
-        }
+    bounds, choices = EncoderSettings.merged(
+        hp.ranges(
+            {
+                hp.POSITIVE: "learning_rate dp_target_epsilon dp_max_grad_norm",
+                hp.AT_LEAST_ONE: "batch_size max_epochs early_stopping_patience embedding_dim "
+                "hidden_size top_k",
+                hp.SHARE: "validation_share dp_delta",
+                hp.NON_NEGATIVE: "refit_interval selection_shoppers selection_seed "
+                "dp_noise_multiplier",
+            }
+        ),
+        {"dp": privacy.MODES, "dp_accountant": privacy.ACCOUNTANTS},
     )
-    choices: ClassVar[dict[str, tuple[str, ...]]] = {
-        "dp": privacy.MODES,
-        "dp_accountant": privacy.ACCOUNTANTS,
-    }
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -123,8 +126,8 @@ class ResponseModel(nn.Module):
 
     def __init__(self, env_config: EnvConfig, item_category: NDArray, config: MLPConfig):
         super().__init__()
-        self.encoder = StateEncoder(
-            env_config, item_category, config.embedding_dim, config.hidden_size
+        self.encoder = build_encoder(
+            env_config, item_category, config.embedding_dim, config.hidden_size, config
         )
         encoder = self.encoder
         self.click, self.purchase = (
@@ -169,8 +172,6 @@ class MLPAgent:
         features = item_features(self.env_config)
         model = ResponseModel(self.env_config, features["category"], self.config)
         self.privacy = self.config.privacy_settings
-        if self.privacy.enabled:
-            model = privacy.compatible(model)
         self.model = model.to(self.device)
         # one accountant for every private fit of this agent: their spends compose
         self.privacy_engine = privacy.make_engine(self.privacy) if self.privacy.enabled else None
@@ -197,6 +198,14 @@ class MLPAgent:
         click, purchase = torch.sigmoid(click), torch.sigmoid(purchase)
         return expected_reward(self.rewards, click, purchase, purchase, self.price)
 
+    def pair_expected_reward(
+        self, observation: ObservationTensors, items: torch.Tensor
+    ) -> torch.Tensor:
+        """``expected_reward`` of one item per row, differentiable (for explanations)."""
+        click, purchase = self.model.pair_logits(observation, items)
+        click, purchase = torch.sigmoid(click), torch.sigmoid(purchase)
+        return expected_reward(self.rewards, click, purchase, purchase, self.price[items])
+
     def act(
         self, observation: Observation, deterministic: bool = False, info: Info | None = None
     ) -> NDArray[np.int64]:
@@ -205,6 +214,22 @@ class MLPAgent:
         )
 
     predict = predict_with_act
+
+    def explain(
+        self, observation: Observation, item: int | NDArray[np.int64]
+    ) -> Explanation | list[Explanation]:
+        """Which history items and features drove the predicted immediate reward of
+        ``item`` (``agents.explain``)."""
+        from agents.explain import TorchExplainer  # Captum: imported only when explaining
+
+        explainer = TorchExplainer(
+            self.model,
+            self.model.encoder,
+            self.pair_expected_reward,
+            "predicted immediate reward",
+            self.env_config,
+        )
+        return explainer.explain(observation, item)
 
     # -- learning ---------------------------------------------------------------------------
     learn = learn_from_random_logs  # logs random recommendations, then fit

@@ -24,14 +24,15 @@ a layer with its backward pass in reverse call order. The response model calls i
 embedding four times per batch (history, cart, the clicked and the purchased heads'
 candidates), in branches whose backward passes autograd does not run in reverse order, so
 the hooks pair them wrongly (checked against single rows: every row of the item and category
-tables off, up to a factor of 2). ``per_row_gradients`` instead differentiates each row's
-loss through the whole model at once with ``torch.func`` (``vmap`` of ``grad`` over
-``functional_call``: what Opacus's functorch mode does per layer), and Opacus runs in its
-``no_op`` mode, taking those gradients as given; it still does the Poisson sampling, the
-clipping, the noise and the accounting. This holds for any encoder the model is built
-with; ``compatible`` swaps in Opacus's DP versions of layers it rejects
-(``ModuleValidator.fix``: ``nn.MultiheadAttention`` -> ``DPMultiheadAttention``). Training
-uses the pair-scoring path (one item per row), never the catalog table.
+tables off, up to a factor of 2); and Opacus's ``DPMultiheadAttention`` (what
+``ModuleValidator.fix`` puts in place of ``nn.MultiheadAttention``) rejects the attention
+encoder's per-head 3-D mask when ``batch_first``. ``per_row_gradients`` instead
+differentiates each row's loss through the whole model at once with ``torch.func`` (``vmap``
+of ``grad`` over ``functional_call``: what Opacus's functorch mode does per layer), for any
+encoder, unchanged; Opacus runs in its ``no_op`` mode on the model's parameters
+(``_Parameters``), taking those gradients as given, and does the Poisson sampling, the
+clipping, the noise and the accounting. Training uses the pair-scoring path (one item per
+row), never the catalog table.
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 from opacus import PrivacyEngine
-from opacus.validators import ModuleValidator
 from torch import nn
 from torch.utils._pytree import tree_map
 from torch.utils.data import DataLoader, TensorDataset
@@ -59,11 +59,13 @@ MODES = ("off", "epsilon", "noise")
 ACCOUNTANTS = ("prv", "rdp")
 DELTA_PER_SESSION = 0.1  # default delta = 0.1 / sessions: well below 1/N (see auto_delta)
 # Opacus's notices that do not apply here, silenced while it runs: the RNG is seeded on
-# purpose (reproducible runs; Opacus's secure_mode is for a production release), and the
-# PRV accountant's RDP bound is only its starting point.
+# purpose (reproducible runs; Opacus's secure_mode is for a production release), the PRV
+# accountant's RDP bound is only its starting point, and vmap runs attention's backward
+# row by row (correct, slower: the cost is in the README).
 QUIET = (
     "Secure RNG turned off",
     "Optimal order is the largest alpha",
+    "we have not yet implemented the batching rule",  # attention's backward: a slower loop
 )
 
 
@@ -104,16 +106,6 @@ def make_engine(settings: PrivacySettings) -> PrivacyEngine:
         return PrivacyEngine(accountant=settings.accountant)
 
 
-def compatible(model: nn.Module) -> nn.Module:
-    """``model`` with the layers Opacus cannot hook replaced by its DP versions
-    (``ModuleValidator.fix``; a model that needs nothing is returned as it is)."""
-    if not ModuleValidator.validate(model, strict=False):
-        return model
-    fixed = ModuleValidator.fix(model)
-    ModuleValidator.validate(fixed, strict=True)
-    return fixed
-
-
 Batch = Any  # a pytree (tuples, named tuples) of tensors whose first dimension is the rows
 RowLoss = Callable[[nn.Module, Batch], torch.Tensor]  # mean loss of a batch's rows
 
@@ -151,6 +143,16 @@ def per_row_gradients(model: nn.Module, loss: RowLoss, batch: Batch) -> list[tor
         torch.func.grad(row_loss), in_dims=(None, 0), randomness="different"
     )(parameters, batch)
     return [gradients[name] for name in names]
+
+
+class _Parameters(nn.Module):
+    """A model's trainable parameters (the same objects) and nothing else: what Opacus's
+    ``no_op`` mode manages and validates. Its layer checks guard its hooks, which are not
+    used here, so the model itself never needs to pass them."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.weights = nn.ParameterList([p for p in model.parameters() if p.requires_grad])
 
 
 class SessionRows:
@@ -223,7 +225,7 @@ class PrivateTraining:
         self.delta = settings.delta or auto_delta(n_sessions)
         device = next(model.parameters()).device
         common = {
-            "module": model,
+            "module": _Parameters(model),
             "optimizer": optimizer,
             "data_loader": loader,
             "max_grad_norm": settings.max_grad_norm,

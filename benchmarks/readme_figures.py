@@ -30,8 +30,10 @@ def _load(name: str) -> dict:
     return json.loads((RESULTS / name).read_text())
 
 
-def _ci(figures: dict, mean: str = "mean", low: str = "ci_low", high: str = "ci_high") -> str:
-    return f"{figures[mean]:.2f} [{figures[low]:.2f}, {figures[high]:.2f}]"
+def _ci(
+    figures: dict, mean: str = "mean", low: str = "ci_low", high: str = "ci_high", digits: int = 2
+) -> str:
+    return f"{figures[mean]:.{digits}f} [{figures[low]:.{digits}f}, {figures[high]:.{digits}f}]"
 
 
 def _range(summary: dict, digits: int = 0) -> str:
@@ -677,7 +679,43 @@ def threads_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def explain_deletion_table() -> str:
+    """``python benchmarks/explain_deletion.py --json ...explain_deletion.json``."""
+    figures = _load("explain_deletion.json")
+    agents, settings = figures["agents"], figures["settings"]
+    budgets = ", ".join(
+        f"{name.upper()} {run['train_steps']:,} {'logged ' if name == 'mlp' else ''}steps"
+        for name, run in agents.items()
+    )
+    lines = [
+        "`python benchmarks/explain_deletion.py --json benchmarks/results/explain_deletion.json` "
+        f"(`{figures['preset']}`, trained briefly: {budgets}, seed {figures['seed']}; states: "
+        f"{settings['shoppers']} evaluation shoppers after 1-{settings['steps']} of the agent's "
+        f"greedy steps, those with more than 5 history entries; random removals: "
+        f"{settings['draws']} per state; score drops with 95% CIs over states):",
+        "",
+        "| agent | states | k | drop, top-k attributed removed | drop, k random removed "
+        "| difference |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, run in agents.items():
+        for k, row in run["deletion"].items():
+            lines.append(
+                f"| {name} | {run['states']} | {k} | {_ci(row['top'], digits=4)} | "
+                f"{_ci(row['random'], digits=4)} | {_ci(row['difference'], digits=4)} |"
+            )
+    lines += [""] + [
+        f"{name}: mean \\|s(x, j) - s(empty, j)\\| {run['mean_abs_score_change']:.4f}, "
+        f"largest \\|convergence delta\\| {run['max_abs_convergence_delta']:.1e}, "
+        f"{run['explain_ms_per_state']:.1f} ms per explained state (batched; shared, busy "
+        "2-core machine)."
+        for name, run in agents.items()
+    ]
+    return "\n".join(lines) + "\n"
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
+    "explain_deletion": explain_deletion_table,
     "libraries": libraries_table,
     "rllib": rllib_table,
     "threads": threads_table,

@@ -14,6 +14,9 @@ metric table of ``recenv.metrics`` (the definitions ``results.json`` and TensorB
 * **Paired differences** to a reference agent on the same shoppers (seeds paired).
 * **Budget**: the shopper-steps each agent consumed (training, model selection) and its
   wall time, from ``results.json``.
+* **Explanations** (``experiments.report_explanations``): why each learned agent's saved
+  final agent recommended what it did to a few evaluation shoppers, in
+  ``explanations.json``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from experiments.report_explanations import write_explanations
 from experiments.run_folder import REPLACED
 from recenv import metrics
 from recenv.stats import iqm_over_runs
@@ -383,6 +387,6 @@ def write_report(roots: list[Path], out: Path, reference: str = "dqn") -> Path:
         paired.to_csv(out / "paired.csv", index=False)
     plot(summary, curves, out)
     logdir = roots[0] if len(roots) == 1 else Path(",".join(str(root) for root in roots))
-    text = markdown(summary, paired, budget, logdir)
+    text = "\n".join([markdown(summary, paired, budget, logdir), *write_explanations(runs, out)])
     (out / "report.md").write_text(text)
     return out / "report.md"

@@ -94,7 +94,10 @@ def test_composed_settings_reach_the_agent() -> None:
         ({"n_steps": 2.5}, r"dqn\.n_steps: expected an integer, got 2\.5"),
         ({"double_dqn": "yes"}, r"dqn\.double_dqn: expected true/false"),
         ({"head": "mlp"}, r"dqn\.head = 'mlp' is not allowed; choose one of \('dot', 'linear'\)"),
-        ({"gama": 0.9}, r"unknown dqn hyperparameters \['gama'\]; valid: \['batch_size'"),
+        (
+            {"gama": 0.9},
+            r"unknown dqn hyperparameters \['gama'\]; valid: \['attention_dropout'",
+        ),
     ],
 )
 def test_hyperparameter_errors_name_the_agent_field_value_and_range(

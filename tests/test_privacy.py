@@ -50,10 +50,12 @@ def test_session_rows_are_the_rows_of_each_session(logs) -> None:
     assert len(sessions) == len(ids)
 
 
-def test_per_sample_gradients_equal_a_loop_over_single_rows_and_sessions(logs) -> None:
+@pytest.mark.parametrize("encoder", ["mlp", "transformer"])
+def test_per_sample_gradients_equal_a_loop_over_single_rows_and_sessions(logs, encoder) -> None:
     """torch.func's per-row gradients against autograd on each row alone, then the
-    per-session sums against autograd on each session's summed loss."""
-    agent = MLPAgent(SMALL, seed=1, device="cpu", dp="noise", **TINY)
+    per-session sums against autograd on each session's summed loss, for both encoders
+    (the transformer's attention, masks and layer norms included)."""
+    agent = MLPAgent(SMALL, seed=1, device="cpu", dp="noise", encoder=encoder, **TINY)
     agent.model.train()
     first = np.unique(logs.session)[:4]
     batch = logs.subset(np.flatnonzero(np.isin(logs.session, first)))
