@@ -754,8 +754,136 @@ def privacy_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _estimate(figures: dict) -> str:
+    return f"{figures['mean']:.2f} [{figures['ci_low']:.2f}, {figures['ci_high']:.2f}]"
+
+
+def sequence_table() -> str:
+    """``python benchmarks/sequence.py --json benchmarks/results/sequence.json ...``."""
+    report = _load("sequence.json")
+    lines = [
+        f"`python benchmarks/sequence.py {report['command']}` (load average at start "
+        f"{report['load_average_at_start'][0]:.1f} on 2 cores):",
+        "",
+        "| preset | encoder | click AUC | NDCG@10 | recall@10 | fit s | return [95% CI] "
+        "| SASRec minus it [95% CI] |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for preset, figures in report["presets"].items():
+        held_out, returns = figures["held_out"], figures["return"]
+        for name in ("mlp", "transformer", "popularity", "random"):
+            label = "sasrec (transformer)" if name == "transformer" else name
+            if name in held_out:
+                rows = held_out[name]
+                metrics = " | ".join(
+                    f"{sum(rows[key]) / len(rows[key]):.3f}" if key in rows else "-"
+                    for key in ("click_auc", "ndcg_at_10", "recall_at_10")
+                )
+                metrics += f" | {sum(rows['fit_s']) / len(rows['fit_s']):.0f}"
+            else:
+                metrics = "- | - | - | -"
+            lead = figures["sasrec_minus"].get(name)
+            lines.append(
+                f"| `{preset}` | {label} | {metrics} | {_estimate(returns[name])} | "
+                f"{_estimate(lead) if lead else ''} |"
+            )
+    dqn = report["dqn_default"]
+    latency = report["latency_large"]
+    lines += [
+        "",
+        f"Logs: {report['presets']['default']['log_steps']:,} random shopper-steps per seed, "
+        f"seeds {report['presets']['default']['seeds']}; held-out metrics are means over seeds. "
+        "`act` for one shopper on `large` (one thread): "
+        + ", ".join(
+            f"{name} p50 {v['p50_ms']:.2f} ms / p99 {v['p99_ms']:.2f} ms"
+            for name, v in latency.items()
+        )
+        + ".",
+        "",
+        f"DQN on `default`, {dqn['steps']:,} steps, seeds {dqn['seeds']}: encoder mlp "
+        f"{_estimate(dqn['return']['mlp'])}, transformer {_estimate(dqn['return']['transformer'])};"
+        f" transformer minus mlp {_estimate(dqn['transformer_minus_mlp'])} (paired); training s "
+        + ", ".join(f"{k} {sum(v) / len(v):.0f}" for k, v in dqn["train_s"].items())
+        + ".",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def serving_http_table() -> str:
+    """``python benchmarks/serving_load.py --json benchmarks/results/serving_load.json``."""
+    figures = _load("serving_load.json")
+    load = figures["load_average_before"][0], figures["load_average_after"][0]
+    lines = [
+        "`python benchmarks/serving_load.py --json benchmarks/results/serving_load.json` "
+        f"(preset `{figures['preset']}`, a `{figures['agent']['kind']}` agent trained "
+        f"{figures['agent']['train_steps']:,} shopper-steps; {figures['requests_per_measurement']} "
+        f"requests per measurement, median (min-max) of {figures['repeats']} alternated rounds; "
+        f"{figures['note']}, load average {load[0]:.1f} before and {load[1]:.1f} after):",
+        "",
+        "| endpoint | clients | p50 ms | p99 ms | requests/s | errors |",
+        "|---|---|---|---|---|---|",
+    ]
+    for endpoint, cells in figures["endpoints"].items():
+        for clients, cell in cells.items():
+            lines.append(
+                f"| `/{endpoint}` | {clients} | {_range(cell['p50_ms'], 1)} | "
+                f"{_range(cell['p99_ms'], 1)} | {_range(cell['requests_per_s'], 1)} | "
+                f"{cell['errors']} |"
+            )
+    loop = _load("serving_load_event_loop.json")
+    before, now = loop["endpoints"]["recommend"], figures["endpoints"]["recommend"]
+    lines += [
+        "",
+        "With `act` on the event loop instead (`async def recommend`, commit "
+        f"{loop['machine']['git']['commit'][:7]}, same script, "
+        "`serving_load_event_loop.json`): `/recommend` p50 "
+        + ", ".join(
+            f"{before[c]['p50_ms']['median']:.1f} ms and "
+            f"{before[c]['requests_per_s']['median']:.1f} requests/s at {c} "
+            f"client{'' if c == '1' else 's'} "
+            f"(now {now[c]['p50_ms']['median']:.1f} and {now[c]['requests_per_s']['median']:.1f})"
+            for c in now
+            if c in before
+        )
+        + ".",
+    ]
+    equal = "equal" if figures["served_equals_act"] else "DIFFER from"
+    lines += [
+        "",
+        f"The first 32 served recommendations {equal} the saved agent's own `act`; "
+        f"{figures['events_acknowledged']:,} events were acknowledged and "
+        f"{figures['events_on_disk']:,} are in the log.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def compression_table() -> str:
+    """``python benchmarks/compression.py --json benchmarks/results/compression.json ...``."""
+    report = _load("compression.json")
+    lines = [
+        f"`python benchmarks/compression.py {report['command']}` (preset `{report['preset']}`, "
+        f"{report['shoppers']} paired evaluation shoppers, {report['calls']:,} `act` calls x "
+        f"{report['rounds']} alternated rounds, load average at start "
+        f"{report['load_average_at_start'][0]:.1f} on 2 cores):",
+        "",
+        "| agent | served as | size KB | act p50 ms | act p99 ms | return [95% CI] "
+        "| minus teacher [95% CI] |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for agent, figures in report["agents"].items():
+        for variant, row in figures["variants"].items():
+            lines.append(
+                f"| {agent} | {variant} | {row['bytes'] / 1024:,.0f} | {row['p50_ms']:.2f} | "
+                f"{row['p99_ms']:.2f} | {_estimate(row['return'])} | "
+                f"{_estimate(row['minus_teacher']) if variant != 'teacher' else ''} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "privacy": privacy_table,
+    "sequence": sequence_table,
+    "compression": compression_table,
     "explain_deletion": explain_deletion_table,
     "libraries": libraries_table,
     "rllib": rllib_table,
@@ -776,6 +904,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "peers": peers_table,
     "sb3": sb3_table,
     "serving": serving_table,
+    "serving_http": serving_http_table,
     "ope": ope_table,
     "fidelity": fidelity_table,
     "long_term": long_term_line,
