@@ -9,6 +9,10 @@ click AUC and log-loss; precision@k, recall@k and NDCG@k of ranking every item f
 first state of each held-out session against the items clicked in it. Acting is greedy on
 the predicted immediate reward ``w_click p_click + w_purchase p_purchase price``: the
 classic myopic recommender.
+
+With ``dp`` on, the fit is differentially private per logged session (DP-SGD with Opacus,
+``agents.privacy``): Poisson-sampled sessions, per-session clipping and noise, and the
+accountant's ``(epsilon, delta)`` in the metrics and the checkpoint.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 from torch import nn
 
 from agents import hyperparameters as hp
+from agents import privacy
 from agents.base import (
     EnvSource,
     Info,
@@ -71,19 +76,49 @@ class MLPConfig(EncoderSettings):
     refit_interval: int = 0  # logged shopper-steps between refits (0: one fit on the whole log)
     selection_shoppers: int = 256  # validation shoppers scoring each candidate epoch; 0: off
     selection_seed: int = 0  # seed of the validation split (disjoint from train and eval)
+    # DP-SGD (agents.privacy), per logged session: off | epsilon (noise set so max_epochs
+    # spend dp_target_epsilon) | noise (fixed dp_noise_multiplier). With it on, every epoch
+    # runs (no early stopping on the held-out log) and each is a selection candidate.
+    dp: str = "off"
+    dp_target_epsilon: float = 3.0  # the fit's privacy budget (dp: epsilon)
+    dp_noise_multiplier: float = 1.0  # noise std / clipping norm (dp: noise; 0: clip only)
+    dp_max_grad_norm: float = 1.0  # clipping norm of each session's gradient
+    dp_delta: float = 0.0  # 0: 0.1 / training sessions
+    dp_accountant: str = "prv"  # prv | rdp (Opacus's accountants)
 
     agent: ClassVar[str] = KIND
     bounds, choices = EncoderSettings.merged(
         hp.ranges(
             {
-                hp.POSITIVE: "learning_rate",
+                hp.POSITIVE: "learning_rate dp_target_epsilon dp_max_grad_norm",
                 hp.AT_LEAST_ONE: "batch_size max_epochs early_stopping_patience embedding_dim "
                 "hidden_size top_k",
-                hp.SHARE: "validation_share",
-                hp.NON_NEGATIVE: "refit_interval selection_shoppers selection_seed",
+                hp.SHARE: "validation_share dp_delta",
+                hp.NON_NEGATIVE: "refit_interval selection_shoppers selection_seed "
+                "dp_noise_multiplier",
             }
-        )
+        ),
+        {"dp": privacy.MODES, "dp_accountant": privacy.ACCOUNTANTS},
     )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.dp != "off" and self.refit_interval:
+            raise ValueError(
+                f"mlp.refit_interval = {self.refit_interval} is not allowed with "
+                f"mlp.dp = {self.dp!r}; allowed: 0 (one private fit on the whole log)"
+            )
+
+    @property
+    def privacy_settings(self) -> privacy.PrivacySettings:
+        return privacy.PrivacySettings(
+            self.dp,
+            self.dp_target_epsilon,
+            self.dp_noise_multiplier,
+            self.dp_max_grad_norm,
+            self.dp_delta,
+            self.dp_accountant,
+        )
 
 
 class ResponseModel(nn.Module):
@@ -114,6 +149,17 @@ class ResponseModel(nn.Module):
         return self.click(state, observation), self.purchase(state, observation)
 
 
+PairBatch = tuple[ObservationTensors, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def pair_loss(model: ResponseModel, batch: PairBatch) -> torch.Tensor:
+    """Mean over rows of ``BCE(click) + BCE(purchase)`` of each row's shown item."""
+    observation, items, clicked, purchased = batch
+    click, purchase = model.pair_logits(observation, items)
+    bce = nn.functional.binary_cross_entropy_with_logits
+    return bce(click, clicked) + bce(purchase, purchased)
+
+
 class MLPAgent:
     """Predicts click and purchase per item; recommends the best predicted immediate reward."""
 
@@ -125,7 +171,10 @@ class MLPAgent:
         torch.manual_seed(seed)
         features = item_features(self.env_config)
         model = ResponseModel(self.env_config, features["category"], self.config)
+        self.privacy = self.config.privacy_settings
         self.model = model.to(self.device)
+        # one accountant for every private fit of this agent: their spends compose
+        self.privacy_engine = privacy.make_engine(self.privacy) if self.privacy.enabled else None
         self.price = torch.as_tensor(np.array(features["price"]), device=self.device)
         self.metrics: dict[str, float] = {}
         self.steps_done, self.epochs_done = 0, 0
@@ -192,24 +241,29 @@ class MLPAgent:
         when the log-loss stalls, and the weights kept are the candidate with the best return
         on the validation shoppers (``agents.selection``), or the lowest log-loss with
         selection off.
+
+        A private fit (``dp`` on) runs all ``max_epochs`` (the budget its noise was set for)
+        and decides nothing on the held-out log: every epoch is a candidate for selection on
+        the (simulated) validation shoppers, and without selection the last epoch is kept.
         """
         config, logger = self.config, logger or NullLogger()
         train, validation = logs.split_by_session(config.validation_share, self.seed)
         rng = np.random.default_rng(self.seed + self.epochs_done)
+        private = self._private_training(train) if self.privacy.enabled else None
         best_loss, best_state, stale = float("inf"), None, 0
         for _ in range(config.max_epochs):
             self.model.train()
-            for batch in np.array_split(
-                rng.permutation(len(train)), max(1, len(train) // config.batch_size)
-            ):
-                loss = self._loss(train.subset(batch))
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
+            if private is None:
+                self._epoch(train, rng)
+            else:
+                private.epoch(pair_loss, self._pair_batch)
             self.epochs_done += 1
             validation_loss = self._validation_loss(validation)
             logger.record("train/validation_loss", validation_loss, self.epochs_done)
-            if validation_loss < best_loss - 1e-5:  # a candidate: its log-loss improved
+            if private is not None:
+                if self.selection is not None:
+                    self.selection.consider(self, self.epochs_done, logger)
+            elif validation_loss < best_loss - 1e-5:  # a candidate: its log-loss improved
                 best_loss, stale = validation_loss, 0
                 best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
                 if self.selection is not None:
@@ -223,6 +277,31 @@ class MLPAgent:
         if best_state is not None:
             self.model.load_state_dict(best_state)
         self.metrics = self.held_out_metrics(validation)
+        if private is not None:
+            private.close()
+            self.metrics.update(private.report())
+
+    def _epoch(self, train: InteractionLog, rng: np.random.Generator) -> None:
+        """One non-private pass: shuffled minibatches of rows, Adam."""
+        for batch in np.array_split(
+            rng.permutation(len(train)), max(1, len(train) // self.config.batch_size)
+        ):
+            loss = self._loss(train.subset(batch))
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+
+    def _private_training(self, train: InteractionLog) -> privacy.PrivateTraining:
+        return privacy.PrivateTraining(
+            self.privacy_engine,
+            self.model,
+            self.optimizer,
+            train,
+            self.privacy,
+            self.config.batch_size,
+            self.config.max_epochs,
+            self.seed + self.epochs_done,
+        )
 
     def fit_summary(self, logs: InteractionLog) -> dict[str, float]:
         """The held-out metrics of the last fit."""
@@ -234,14 +313,15 @@ class MLPAgent:
         return {"selection": self.selection.shopper_steps if self.selection else 0}
 
     def _loss(self, rows: InteractionLog) -> torch.Tensor:
-        click, purchase = self.model.pair_logits(
-            to_tensors(rows.observation, self.device),
-            torch.as_tensor(rows.item, device=self.device),
-        )
-        bce = nn.functional.binary_cross_entropy_with_logits
-        return bce(
-            click, torch.as_tensor(rows.clicked, dtype=torch.float32, device=self.device)
-        ) + bce(purchase, torch.as_tensor(rows.purchased, dtype=torch.float32, device=self.device))
+        return pair_loss(self.model, self._pair_batch(rows))
+
+    def _pair_batch(self, rows: InteractionLog) -> PairBatch:
+        def labels(values: NDArray[np.bool_]) -> torch.Tensor:
+            return torch.as_tensor(values, dtype=torch.float32, device=self.device)
+
+        observation = to_tensors(rows.observation, self.device)
+        items = torch.as_tensor(rows.item, device=self.device)
+        return observation, items, labels(rows.clicked), labels(rows.purchased)
 
     @torch.no_grad()
     def _validation_loss(self, validation: InteractionLog) -> float:
@@ -300,8 +380,11 @@ class MLPAgent:
         return {"model": self.model}
 
     def save(self, path: str | Path) -> None:
-        """Write ``weights.pt`` (the model's state dict) and ``agent.json`` (config, metrics)."""
-        save_torch_agent(path, KIND, self, self.checkpointed(), metrics=self.metrics)
+        """Write ``weights.pt`` (the model's state dict) and ``agent.json`` (config, metrics,
+        and for a private agent its accountant's history, so later fits keep composing)."""
+        history = self.privacy_engine.accountant.history if self.privacy_engine else []
+        extra = {"dp_accountant_history": [list(entry) for entry in history]}
+        save_torch_agent(path, KIND, self, self.checkpointed(), metrics=self.metrics, **extra)
 
     @classmethod
     def load(
@@ -310,4 +393,7 @@ class MLPAgent:
         """Rebuild an agent from ``save``; weights load with ``weights_only=True``."""
         agent, meta, _ = load_torch_agent(cls, path, KIND, env_config, device, cls.checkpointed)
         agent.metrics = meta["metrics"]
+        if agent.privacy_engine is not None:
+            history = meta.get("dp_accountant_history", [])
+            agent.privacy_engine.accountant.history = [tuple(entry) for entry in history]
         return agent

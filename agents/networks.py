@@ -181,13 +181,15 @@ class CandidateFeatures(nn.Module):
         """Per-shopper tables: category exposure (n, C+1), item exposure and cart (n, M+1)."""
         n = len(observation.history)
         weight = self.recency * (observation.history_events > 0).float()
-        category = torch.zeros(n, self.n_categories + 1, device=weight.device).scatter_add_(
+        # out of place: per-row gradients (torch.func.vmap, agents.privacy) cannot write
+        # a row's values into a tensor made without the row dimension
+        category = torch.zeros(n, self.n_categories + 1, device=weight.device).scatter_add(
             1, self.item_category[observation.history], weight
         )
-        item = torch.zeros(n, self.n_items + 1, device=weight.device).scatter_add_(
+        item = torch.zeros(n, self.n_items + 1, device=weight.device).scatter_add(
             1, observation.history, weight
         )
-        cart = torch.zeros(n, self.n_items + 1, device=weight.device).scatter_(
+        cart = torch.zeros(n, self.n_items + 1, device=weight.device).scatter(
             1, observation.cart, 1.0
         )
         return category, item, cart

@@ -716,6 +716,46 @@ def explain_deletion_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def privacy_table() -> str:
+    """``python benchmarks/privacy.py --json ...privacy.json``: epsilon against utility."""
+    figures = _load("privacy.json")
+    seeds = figures["seeds"]
+    command = (
+        f"`python benchmarks/privacy.py --json benchmarks/results/privacy.json --seeds "
+        f"{' '.join(map(str, seeds))} --log-steps {figures['log_steps']} --max-epochs "
+        f"{figures['max_epochs']} --eval-shoppers {figures['eval_shoppers']}`"
+    )
+    lines = [
+        f"{command} (`{figures['preset']}`, {len(seeds)} seed(s), one log of "
+        f"{figures['log_steps']:,} random-policy shopper-steps per seed shared by every "
+        f"variant, {figures['max_epochs']} epochs, clipping norm {figures['max_grad_norm']:g}, "
+        f"the same {figures['eval_shoppers']} evaluation shoppers; training time on a shared, "
+        "busy 2-core machine):",
+        "",
+        "| variant | epsilon (delta) | noise multiplier | click AUC | click log-loss "
+        "| NDCG@10 | return [95% CI] | minus MLP, paired [95% CI] | training s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, row in figures["variants"].items():
+        if "dp_epsilon" in row:
+            spent = f"{row['dp_epsilon']:.2f} ({row['dp_delta']:.1e})"
+            noise = f"{row['dp_noise_multiplier']:.2f}"
+        else:
+            spent = noise = "no DP" if name.startswith("mlp") else "-"
+        held_out = (
+            " | ".join(f"{row[key]:.3f}" for key in ("click_auc", "click_log_loss", "ndcg_at_10"))
+            if "click_auc" in row
+            else "- | - | -"
+        )
+        seconds = ", ".join(f"{value:.0f}" for value in row.get("train_seconds", [])) or "-"
+        difference = _ci(row["minus_mlp"]) if name != "mlp" else ""
+        lines.append(
+            f"| {name} | {spent} | {noise} | {held_out} | {_ci(row['return'])} | "
+            f"{difference} | {seconds} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def _estimate(figures: dict) -> str:
     return f"{figures['mean']:.2f} [{figures['ci_low']:.2f}, {figures['ci_high']:.2f}]"
 
@@ -920,6 +960,7 @@ def bandits_obd_table() -> str:
 
 
 RENDERERS: dict[str, Callable[[], str]] = {
+    "privacy": privacy_table,
     "sequence": sequence_table,
     "compression": compression_table,
     "explain_deletion": explain_deletion_table,
