@@ -10,8 +10,9 @@ the need of every complement of ``a`` (``dynamics.satiate``). The map is part of
 * an explicit map ``"0:1,2;3:0"``: category 0 -> 1 and 2, category 3 -> 0; categories not
   listed have no complement, and no category complements itself.
 
-The kernels read it as a ``(C, width)`` int32 table, each row padded with -1
-(``ItemTable.complement``); analysis reads it as a ``(C, C)`` boolean matrix.
+``recenv.sim.config`` validates the setting (``parse_complement_map``). The kernels read
+it as a ``(C, width)`` int32 table, each row padded with -1 (``ItemTable.complement``);
+analysis reads it as a ``(C, C)`` boolean matrix.
 """
 
 from __future__ import annotations
@@ -19,48 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from recenv.sim.config import CatalogConfig, out_of_range
-
-NAMED = ("next", "random")
-
-
-def parse_map(spec: str, n_categories: int) -> dict[int, list[int]]:
-    """``"0:1,2;3:0"`` as ``{0: [1, 2], 3: [0]}``, or a ValueError naming the bad part."""
-    name = "CatalogConfig.complements"
-    allowed = f"'next', 'random' or 'a:b,c;d:e' with categories in [0, {n_categories - 1}]"
-    mapping: dict[int, list[int]] = {}
-    for part in filter(None, (piece.strip() for piece in spec.split(";"))):
-        source, _, targets = part.partition(":")
-        try:
-            category = int(source)
-            complements = [int(target) for target in targets.split(",") if target.strip()]
-        except ValueError:
-            raise out_of_range(name, spec, allowed) from None
-        if not complements or category in mapping:
-            raise out_of_range(name, spec, f"{allowed}, each category listed once")
-        for value in (category, *complements):
-            if not 0 <= value < n_categories:
-                raise out_of_range(f"{name} category", value, f"[0, {n_categories - 1}]")
-        if category in complements or len(set(complements)) < len(complements):
-            raise out_of_range(
-                name, spec, f"{allowed}; a category's complements are distinct others"
-            )
-        mapping[category] = complements
-    if not mapping:
-        raise out_of_range(name, spec, allowed)
-    return mapping
-
-
-def check_complements(config: CatalogConfig) -> None:
-    """Reject a complement setting the world could not be built from, naming the field."""
-    if config.complements == "random" and config.n_complements > config.n_categories - 1:
-        raise out_of_range(
-            "CatalogConfig.n_complements",
-            config.n_complements,
-            f"[1, n_categories - 1 = {config.n_categories - 1}] with complements = 'random'",
-        )
-    if config.complements not in NAMED:
-        parse_map(config.complements, config.n_categories)
+from recenv.sim.config import CatalogConfig, parse_complement_map
 
 
 def complement_table(config: CatalogConfig, rng: np.random.Generator) -> NDArray[np.int32]:
@@ -75,7 +35,7 @@ def complement_table(config: CatalogConfig, rng: np.random.Generator) -> NDArray
             others = rng.choice(n_categories - 1, config.n_complements, replace=False)
             table[category] = others + (others >= category)  # skip the category itself
         return table
-    mapping = parse_map(config.complements, n_categories)
+    mapping = parse_complement_map(config.complements, n_categories)
     table = np.full((n_categories, max(map(len, mapping.values()))), -1, dtype=np.int32)
     for category, complements in mapping.items():
         table[category, : len(complements)] = complements

@@ -129,6 +129,33 @@ def _check_log_normal(what: str, mean_field: str, log_mean: float, log_std: floa
     )
 
 
+def parse_complement_map(spec: str, n_categories: int) -> dict[int, list[int]]:
+    """``"0:1,2;3:0"`` as ``{0: [1, 2], 3: [0]}``, or a ValueError naming the bad part."""
+    name = "CatalogConfig.complements"
+    allowed = f"'next', 'random' or 'a:b,c;d:e' with categories in [0, {n_categories - 1}]"
+    mapping: dict[int, list[int]] = {}
+    for part in filter(None, (piece.strip() for piece in spec.split(";"))):
+        source, _, targets = part.partition(":")
+        try:
+            category = int(source)
+            complements = [int(target) for target in targets.split(",") if target.strip()]
+        except ValueError:
+            raise out_of_range(name, spec, allowed) from None
+        if not complements or category in mapping:
+            raise out_of_range(name, spec, f"{allowed}, each category listed once")
+        for value in (category, *complements):
+            if not 0 <= value < n_categories:
+                raise out_of_range(f"{name} category", value, f"[0, {n_categories - 1}]")
+        if category in complements or len(set(complements)) < len(complements):
+            raise out_of_range(
+                name, spec, f"{allowed}; a category's complements are distinct others"
+            )
+        mapping[category] = complements
+    if not mapping:
+        raise out_of_range(name, spec, allowed)
+    return mapping
+
+
 @dataclass(frozen=True)
 class CatalogConfig(Validated):
     """The item model: categories, prices, latent embeddings, quality, popularity, arrivals.
@@ -196,9 +223,14 @@ class CatalogConfig(Validated):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        from recenv.sim.complements import check_complements  # needs the validated sizes
-
-        check_complements(self)
+        if self.complements == "random" and self.n_complements > self.n_categories - 1:
+            raise out_of_range(
+                "CatalogConfig.n_complements",
+                self.n_complements,
+                f"[1, n_categories - 1 = {self.n_categories - 1}] with complements = 'random'",
+            )
+        if self.complements not in ("next", "random"):
+            parse_complement_map(self.complements, self.n_categories)
         if self.n_shops > self.n_items:
             raise out_of_range(
                 "CatalogConfig.n_shops", self.n_shops, f"[0, n_items={self.n_items}]"
