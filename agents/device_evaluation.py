@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from agents.scenario_records import ScenarioRecorder, records_scenarios
 from recenv.sim import cuda as recenv_cuda
 from recenv.sim.config import EnvConfig
 from recenv.sim.env import episode_horizon
@@ -35,9 +36,16 @@ def run_sessions_on_device(
     }
     active = torch.ones(n_shoppers, dtype=torch.bool, device=device)
     shown, alive = [], []
+    recorder = None
+    if records_scenarios(config):
+        recorder = ScenarioRecorder(config, env.simulator.catalog, n_shoppers, device)
     for _ in range(episode_horizon(config)):
         action = agent.act(observation, deterministic=True)
+        if recorder is not None:
+            recorder.before_step(device_state(env, "cart_items"))
         observation, reward, terminated, truncated, info = env.step(action)
+        if recorder is not None:
+            recorder.after_step(info["clicked_item"], info["cart"], info["purchase"], active)
         slates = recorded_slate(env, config.slate_size)
         shown.append(torch.where(active[:, None], slates, torch.full_like(slates, -1)))
         for name, value in (
@@ -57,15 +65,20 @@ def run_sessions_on_device(
     record = {name: value.cpu().numpy() for name, value in totals.items()}
     width = config.slate_size
     record["items"] = torch.cat(shown, dim=1)[:, : steps_taken * width].cpu().numpy()
+    if recorder is not None:
+        record.update(recorder.records())
     return record
+
+
+def device_state(env: ShoppingVectorEnv, name: str) -> torch.Tensor:
+    """The device state's array ``name`` as an int64 torch tensor (a copy: ids are int32)."""
+    state = env._on_device.simulator.state
+    return recenv_cuda.as_torch(state[ShopperState._fields.index(name)]).long()
 
 
 def recorded_slate(env: ShoppingVectorEnv, slate_size: int) -> torch.Tensor:
     """``recenv.sim.masks.recorded_slate`` on the device state; -1 beyond a short history."""
-    state = env._on_device.simulator.state
-    fields = ShopperState._fields
-    items = recenv_cuda.as_torch(state[fields.index("history_items")]).long()
-    head = recenv_cuda.as_torch(state[fields.index("history_head")]).long()
+    items, head = device_state(env, "history_items"), device_state(env, "history_head")
     length = items.shape[1]
     width = min(slate_size, length)
     offsets = torch.arange(width, device=items.device)

@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agents.base import Observation
+from agents.scenario_records import ScenarioRecorder, records_scenarios
 from recenv import metrics
 from recenv.sim.config import EnvConfig
 from recenv.sim.env import resolve_config
@@ -71,10 +72,18 @@ def run_sessions(
     }
     shown: list[NDArray[np.int64]] = []
     active = np.ones(n_shoppers, dtype=bool)
+    state = env.simulator.state
+    recorder = None
+    if records_scenarios(config):
+        recorder = ScenarioRecorder(config, env.simulator.catalog, n_shoppers)
     while active.any():
         kwargs = {"info": info} if needs_info else {}
         action = np.asarray(agent.act(observation, deterministic=True, **kwargs))
+        if recorder is not None:
+            recorder.before_step(state.cart_items)
         observation, reward, terminated, truncated, info = env.step(action)
+        if recorder is not None:
+            recorder.after_step(info["clicked_item"], info["cart"], info["purchase"], active)
         slates = shown_slates(env, config.slate_size)
         shown.append(np.where(active[:, None], slates, -1))
         for name, value in (
@@ -90,6 +99,8 @@ def run_sessions(
             totals[name] += value * active
         active &= ~(terminated | truncated)
     totals["items"] = np.concatenate(shown, axis=1)  # (n, steps * K); -1 after the session
+    if recorder is not None:
+        totals.update(recorder.records())
     return totals
 
 
@@ -144,6 +155,7 @@ def evaluate(
         features["popularity_rank"],
         config.catalog.n_categories,
         features["release_session"],
+        features.get("shop_reputation"),
     )
     sessions.update({name: raw[name] for name in ("carts", "purchases", "terminated")})
     result = EvaluationResult(sessions=sessions, n_items=config.catalog.n_items, seed=seed)

@@ -1,6 +1,7 @@
 """The planner against the other references on every preset, paired on the same shoppers.
 
     python benchmarks/planner_presets.py --json benchmarks/results/planner_presets.json
+    python benchmarks/planner_presets.py --presets shops --merge --json ...  # add one preset
 
 For each preset: the mean return of random, the myopic oracle, the heuristic long-term
 oracle and the planner on the same evaluation shoppers, and the paired differences
@@ -22,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch
 
 from agents.evaluation import evaluate, paired_difference
+from benchmarks.merge import merge_presets
 from experiments.factory import build_agent, compose_config, env_config_from
 
 PRESETS = (
@@ -33,6 +35,8 @@ PRESETS = (
     "search",
     "long_term",
     "sparse",
+    "cross_category",
+    "shops",
 )
 AGENTS = ("random", "myopic_oracle", "long_term_oracle", "planner")
 
@@ -43,6 +47,9 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=list(PRESETS))
     parser.add_argument("--shoppers", type=int, default=300)
     parser.add_argument("--seed", type=int, default=123_456, help="evaluation shoppers' seed")
+    parser.add_argument(
+        "--merge", action="store_true", help="keep the other presets already in --json"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     report: dict = {"shoppers": args.shoppers, "seed": args.seed, "presets": {}}
@@ -71,6 +78,8 @@ def main() -> None:
             flush=True,
         )
     if args.json:
+        if args.merge and args.json.exists():
+            report = merge_presets(args.json, report, ("shoppers", "seed"))
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2))
 

@@ -1,6 +1,7 @@
 """What a uniform-random policy meets in every preset, beside the real logs' figures.
 
     python benchmarks/preset_rates.py --json benchmarks/results/preset_rates.json
+    python benchmarks/preset_rates.py --presets shops --merge --json ...  # add one preset
 
 Per preset, on the same 2,000 evaluation shoppers, under uniform-random recommendations:
 CTR (clicks per impression), carts and purchases per click, the share of episodes that buy,
@@ -22,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agents.evaluation import evaluate
 from agents.random import RandomAgent
+from benchmarks.merge import merge_presets
 from recenv import make_config
 from recenv.offline.data import load_obd
 from recenv.offline.data.sessions import TAOBAO_WINDOW, load_taobao
@@ -77,17 +79,26 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--shoppers", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=123_456)
+    parser.add_argument("--presets", nargs="+", help="these presets only (default: all)")
+    parser.add_argument(
+        "--merge", action="store_true", help="keep the other presets already in --json"
+    )
     args = parser.parse_args()
-    presets = [p for p in available_presets() if p not in SKIP and not p.startswith("obd")]
+    presets = args.presets or [
+        p for p in available_presets() if p not in SKIP and not p.startswith("obd")
+    ]
     report = {
         "shoppers": args.shoppers,
         "presets": {preset: preset_rates(preset, args.shoppers, args.seed) for preset in presets},
-        "real": real_rates(),
     }
+    if not args.merge:  # a merge keeps the file's real rates
+        report["real"] = real_rates()
     for preset, figures in report["presets"].items():
         print(f"{preset:>12}: " + "  ".join(f"{k} {v['mean']:.4f}" for k, v in figures.items()))
-    print(json.dumps(report["real"], indent=1)[:800])
+    print(json.dumps(report.get("real", {}), indent=1)[:800])
     if args.json:
+        if args.merge and args.json.exists():
+            report = merge_presets(args.json, report, ("shoppers",))
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2))
 

@@ -418,13 +418,71 @@ def config_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _added(report: dict) -> str:
+    """``; X, Y added with --presets X Y --merge`` for presets merged into a results file."""
+    added = report.get("added", [])
+    if not added:
+        return ""
+    names = " ".join(added)
+    return f"; {', '.join(f'`{name}`' for name in added)} added with `--presets {names} --merge`"
+
+
+def _share(figures: dict) -> str:
+    return f"{figures['mean']:.1%} [{figures['ci_low']:.1%}, {figures['ci_high']:.1%}]"
+
+
+SCENARIO_COLUMNS = {  # preset -> (metric, column label, format)
+    "cross_category": (
+        ("cross_category_click_share", "cross-category click share", _share),
+        ("cross_category_purchase_share", "cross-category purchase share", _share),
+    ),
+    "shops": (
+        ("shop_purchase_hhi", "purchase HHI over shops", _ci),
+        ("shop_reputation_exposure", "reputation shown", _ci),
+        ("shop_purchase_reputation", "reputation bought", _ci),
+    ),
+}
+
+
+def scenarios_table() -> str:
+    """``python benchmarks/scenarios.py --json benchmarks/results/scenarios.json``."""
+    report = _load("scenarios.json")
+    lines = [
+        f"`python benchmarks/scenarios.py --dqn-steps {report['dqn_steps']} --shoppers "
+        f"{report['shoppers']} --json benchmarks/results/scenarios.json` ({report['shoppers']:,} "
+        f"evaluation shoppers, the same for every agent; learners and baselines over seeds "
+        f"{', '.join(map(str, report['seeds']))}, oracles once; 95% CIs over seeds and shoppers, "
+        "differences paired):",
+    ]
+    for preset, figures in report["presets"].items():
+        columns = SCENARIO_COLUMNS[preset]
+        best = figures["best_baseline"]
+        lines += [
+            "",
+            f"`{preset}`:",
+            "",
+            "| agent | return | CTR | "
+            + " | ".join(label for _, label, _ in columns)
+            + f" | return - {best} |",
+            "|---|---|---|" + "---|" * (len(columns) + 1),
+        ]
+        for name, agent in figures["agents"].items():
+            lead = figures.get(f"{name}_minus_{best}")
+            lines.append(
+                f"| {name} | {_ci(agent['return'])} | {agent['ctr']['mean']:.1%} | "
+                + " | ".join(form(agent[metric]) for metric, _, form in columns)
+                + f" | {_ci(lead['return']) if lead else ''} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def planner_presets_table() -> str:
     """``python benchmarks/planner_presets.py --json benchmarks/results/planner_presets.json``."""
     report = _load("planner_presets.json")
     lines = [
         f"`python benchmarks/planner_presets.py --shoppers {report['shoppers']} --json "
         "benchmarks/results/planner_presets.json` "
-        f"({report['shoppers']:,} evaluation shoppers per preset; paired 95% CIs):",
+        f"({report['shoppers']:,} evaluation shoppers per preset; paired 95% CIs{_added(report)}):",
         "",
         "| preset | random | myopic | heuristic | planner | planner - myopic "
         "| planner - heuristic |",
@@ -457,7 +515,8 @@ def preset_rates_table() -> str:
     )
     lines = [
         "`python benchmarks/preset_rates.py --json benchmarks/results/preset_rates.json` "
-        f"(uniform-random recommendations, {report['shoppers']:,} evaluation shoppers):",
+        f"(uniform-random recommendations, {report['shoppers']:,} evaluation shoppers"
+        f"{_added(report)}):",
         "",
         "| preset | " + " | ".join(label for _, label, _ in columns) + " |",
         "|---|" + "---|" * len(columns),
@@ -971,6 +1030,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "preset_rates": preset_rates_table,
     "taobao_fidelity": taobao_fidelity_table,
     "planner_presets": planner_presets_table,
+    "scenarios": scenarios_table,
     "config": config_table,
     "agents": agents_table,
     "agents_long_term": functools.partial(agents_table, "agents_long_term.json"),

@@ -22,13 +22,33 @@ new_item_ctr           clicks on such items, their   ratio of sums (0 without ne
 coverage               items recommended             distinct items / catalog size
 =====================  ============================  ===================================
 
+Scenario metrics (``SCENARIO_METRICS``), reported where the world has the structure:
+
+=============================  =========================  ==================================
+metric                         per-session statistic      how sessions aggregate
+=============================  =========================  ==================================
+cross_category_click_share     clicks on a complement of  ratio of sums: complement clicks /
+                               a category bought at an    clicks (complements on:
+                               earlier step, clicks       ``dynamics.complement_boost > 0``)
+cross_category_purchase_share  items bought in such a     ratio of sums: complement
+                               complement, items bought   purchases / items purchased
+shop_purchase_hhi              items bought per shop      sum over shops of the squared
+                                                          purchase share (pooled): 1/S
+                                                          spread evenly, 1 one shop (shops)
+shop_reputation_exposure       summed shop reputation of  ratio of sums: reputation shown /
+                               the impressions            impressions
+shop_purchase_reputation       summed shop reputation of  ratio of sums: reputation
+                               the items bought           purchased / items purchased
+=============================  =========================  ==================================
+
 Impressions count every shown item (a slate of K is K impressions); the long tail is every
 item outside the most popular ``HEAD_SHARE`` of the catalog. With several training seeds
 the value is the mean over seeds of each seed's value. Every interval is a 95% bootstrap
 (``recenv.stats``) that resamples the evaluation shoppers and, with several seeds, the
 seeds too (a two-level bootstrap; shoppers are shared by the seeds, so the shopper
 resample is shared). Paired differences use the same resamples for both agents.
-Coverage is a set statistic that a resample biases downwards; its interval is re-centred.
+Coverage is a set statistic that a resample biases downwards, the purchase HHI one that it
+biases upwards; their intervals are re-centred.
 """
 
 from __future__ import annotations
@@ -67,6 +87,8 @@ class Metric:
     def aggregation(self) -> str:
         if self.name == "coverage":
             return "distinct items recommended / catalog size"
+        if self.name == "shop_purchase_hhi":
+            return "sum over shops of (items bought there / items bought)^2"
         if self.denominator is None:
             return "mean over sessions"
         return f"ratio of sums: {self.numerator} / {self.denominator}"
@@ -90,7 +112,45 @@ METRICS: tuple[Metric, ...] = (
     Metric("new_item_ctr", "new_clicks", "new_impressions", False, "clicks per new impression"),
     Metric("coverage", "items", None, False, "share of the catalog recommended at least once"),
 )
-BY_NAME: dict[str, Metric] = {metric.name: metric for metric in METRICS}
+SCENARIO_METRICS: tuple[Metric, ...] = (
+    Metric(
+        "cross_category_click_share",
+        "complement_clicks",
+        "clicks",
+        False,
+        "clicks on a complement of a category bought earlier in the episode",
+    ),
+    Metric(
+        "cross_category_purchase_share",
+        "complement_purchases",
+        "items_purchased",
+        False,
+        "items bought in a complement of a category bought earlier in the episode",
+    ),
+    Metric(
+        "shop_purchase_hhi",
+        "shop_purchases",
+        None,
+        False,
+        "concentration of purchases over shops: sum of squared shop shares",
+    ),
+    Metric(
+        "shop_reputation_exposure",
+        "reputation_shown",
+        "impressions",
+        False,
+        "mean shop reputation per impression",
+    ),
+    Metric(
+        "shop_purchase_reputation",
+        "reputation_purchased",
+        "items_purchased",
+        False,
+        "mean shop reputation per item bought",
+    ),
+)
+_SET_STATISTICS = ("coverage", "shop_purchase_hhi")  # not a sum over sessions
+BY_NAME: dict[str, Metric] = {metric.name: metric for metric in (*METRICS, *SCENARIO_METRICS)}
 SESSION_FIELDS = (
     "return",
     "steps",
@@ -118,19 +178,22 @@ def session_table(
     popularity_rank: NDArray[np.int64],
     n_categories: int,
     release_session: NDArray[np.int64] | None = None,
+    reputation: NDArray[np.floating] | None = None,
 ) -> dict[str, NDArray]:
     """The per-session fields of the table from raw session totals.
 
     ``raw`` holds per-session ``return``, ``steps``, ``clicks``, ``revenue``, ``purchases``
     and ``items`` (``(n, T*K)`` ids of everything shown, -1 after the session ended), and
-    ``new_clicks`` (clicks on items released during the run) when the catalog has any.
+    ``new_clicks`` (clicks on items released during the run) when the catalog has any;
+    the scenario records (``agents.scenario_records``) pass through. ``reputation`` (the
+    shop reputation of each item, worlds with shops) adds ``reputation_shown``.
     """
     items = np.asarray(raw["items"])
     shown = items >= 0
     safe = np.maximum(items, 0)
     tail = popularity_rank >= HEAD_SHARE * len(popularity_rank)
     new = None if release_session is None else np.asarray(release_session) > 0
-    return {
+    table = {
         "return": np.asarray(raw["return"], dtype=float),
         "steps": np.asarray(raw["steps"], dtype=float),
         "clicks": np.asarray(raw["clicks"], dtype=float),
@@ -144,7 +207,31 @@ def session_table(
         .astype(float),
         "new_clicks": np.asarray(raw.get("new_clicks", np.zeros(len(items))), dtype=float),
         "items": items,
+        **{name: np.asarray(raw[name], dtype=float) for name in SCENARIO_FIELDS if name in raw},
     }
+    if reputation is not None:
+        shown_reputation = np.where(shown, np.asarray(reputation, dtype=float)[safe], 0.0)
+        table["reputation_shown"] = shown_reputation.sum(axis=1)
+    return table
+
+
+SCENARIO_FIELDS = (
+    "complement_clicks",
+    "complement_purchases",
+    "items_purchased",
+    "shop_purchases",
+    "reputation_purchased",
+)
+
+
+def scenario_metrics(sessions: Sessions) -> tuple[Metric, ...]:
+    """The scenario metrics whose fields ``sessions`` hold."""
+    return tuple(
+        chosen
+        for chosen in SCENARIO_METRICS
+        if chosen.numerator in sessions
+        and (chosen.denominator is None or chosen.denominator in sessions)
+    )
 
 
 def value(name: str, sessions: Sessions, n_items: int) -> float:
@@ -180,19 +267,23 @@ def estimate(
         def statistic(index: NDArray[np.int64]) -> NDArray:
             return first(index) - second(index)
 
-    coverage = chosen.name == "coverage"
+    set_statistic = chosen.name in _SET_STATISTICS
     return bootstrap(
         statistic,
         n_shoppers,
         seed,
-        n_resamples=COVERAGE_RESAMPLES if coverage else N_BOOTSTRAP,
-        recentre=coverage and baseline is None,
+        n_resamples=COVERAGE_RESAMPLES if set_statistic else N_BOOTSTRAP,
+        recentre=set_statistic and baseline is None,
     )
 
 
 def summarise(runs: Sequence[Sessions], n_items: int, seed: int = 0) -> dict[str, Estimate]:
-    """Every metric of the table for ``runs`` (one per seed, same shoppers)."""
-    return {chosen.name: estimate(chosen.name, runs, n_items, seed=seed) for chosen in METRICS}
+    """Every metric of the table for ``runs`` (one per seed, same shoppers), and the
+    scenario metrics their sessions hold the fields of."""
+    chosen_metrics = (*METRICS, *scenario_metrics(runs[0]))
+    return {
+        chosen.name: estimate(chosen.name, runs, n_items, seed=seed) for chosen in chosen_metrics
+    }
 
 
 def intra_list_diversity(category: NDArray[np.int64], n_categories: int) -> NDArray:
@@ -232,22 +323,39 @@ def _statistic(chosen: Metric, runs: Sequence[Sessions], n_items: int):
         incidence = [_incidence(run["items"], n_items) for run in runs]
 
         def coverage(index: NDArray[np.int64]) -> NDArray:
-            b, n = index.shape
-            picks = sparse.csr_matrix(
-                (np.ones(b * n), (np.repeat(np.arange(b), n), index.ravel())),
-                shape=(b, incidence[0].shape[0]),
-            )
+            picks = _resample_matrix(index, incidence[0].shape[0])
             return np.column_stack(
                 [np.diff((picks @ matrix).indptr) / n_items for matrix in incidence]
             )
 
         return coverage
+    if chosen.name == "shop_purchase_hhi":
+        counts = [np.asarray(run["shop_purchases"], dtype=float) for run in runs]
+
+        def hhi(index: NDArray[np.int64]) -> NDArray:
+            per_shop = [_resample_matrix(index, len(counts[0])) @ each for each in counts]
+            return np.column_stack(
+                [
+                    ((shop / np.maximum(shop.sum(axis=1, keepdims=True), 1e-12)) ** 2).sum(axis=1)
+                    for shop in per_shop
+                ]
+            )
+
+        return hhi
     top = np.stack([np.asarray(run[chosen.numerator], dtype=float) for run in runs])
     if chosen.denominator is None:
         return lambda index: top[:, index].mean(axis=-1).T
     bottom = np.stack([np.asarray(run[chosen.denominator], dtype=float) for run in runs])
     return lambda index: (
         (top[:, index].sum(axis=-1) / np.maximum(bottom[:, index].sum(axis=-1), 1e-12)).T
+    )
+
+
+def _resample_matrix(index: NDArray[np.int64], n_sessions: int) -> sparse.csr_matrix:
+    """``(b, n_sessions)`` sparse counts: how often each resample ``index[i]`` picks a session."""
+    b, n = index.shape
+    return sparse.csr_matrix(
+        (np.ones(b * n), (np.repeat(np.arange(b), n), index.ravel())), shape=(b, n_sessions)
     )
 
 

@@ -8,7 +8,11 @@ from agents.dqn import DQNAgent
 from agents.evaluation import evaluate
 from recenv import ShoppingVectorEnv
 
-for overrides in ({}, {"slate_size": 3}, {"episode": "shopper", "max_visits": 3}):
+SCENARIOS = {  # complements and shops: the scenario records (agents.scenario_records)
+    "catalog": {"complements": "random", "n_shops": 4},
+    "dynamics": {"satiation": 0.5, "complement_boost": 0.5},
+}
+for overrides in ({}, {"slate_size": 3}, {"episode": "shopper", "max_visits": 3}, SCENARIOS):
     config = recenv.make_config("small", **overrides)
     agent = DQNAgent(config, seed=0, device="cpu", learning_starts=500, hidden_size=32)
     agent.learn(ShoppingVectorEnv(16, config=config), 3000)

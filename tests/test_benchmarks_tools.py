@@ -96,3 +96,19 @@ def test_results_carry_the_machine(tmp_path: Path) -> None:
     assert written["figure"] == 1.5
     assert set(written["machine"]) >= {"cpu_model", "cpu_count", "versions", "git"}
     assert written["machine"]["versions"]["numpy"] == np.__version__
+
+
+def test_merging_presets_keeps_the_files_rows_and_refuses_other_settings(tmp_path: Path) -> None:
+    from benchmarks.merge import merge_presets
+
+    path = tmp_path / "rates.json"
+    path.write_text(json.dumps({"shoppers": 200, "presets": {"a": 1, "b": 2}, "real": {"x": 3}}))
+    merged = merge_presets(path, {"shoppers": 200, "presets": {"b": 5, "c": 6}}, ("shoppers",))
+    assert merged == {
+        "shoppers": 200,
+        "presets": {"a": 1, "b": 5, "c": 6},
+        "real": {"x": 3},
+        "added": ["b", "c"],
+    }
+    with pytest.raises(ValueError, match=r"shoppers = 300 differs from the file's 200"):
+        merge_presets(path, {"shoppers": 300, "presets": {}}, ("shoppers",))

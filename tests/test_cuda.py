@@ -30,6 +30,10 @@ needs_numba_cuda = pytest.mark.skipif(
 SCENARIOS = {
     "slates_and_restarts": {"slate_size": 3},
     "returning_shoppers": {"episode": "shopper", "max_visits": 3},
+    "complements_and_shops": {  # the complement table and the reputation terms
+        "catalog": {"complements": "random", "n_complements": 2, "n_shops": 4},
+        "dynamics": {"satiation": 0.5, "complement_boost": 0.5},
+    },
 }
 N_SHOPPERS, STEPS = 11, 25  # 11 shoppers: three blocks of 4 simulated threads, one partial
 

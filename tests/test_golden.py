@@ -18,6 +18,8 @@ GOLDEN = {  # preset -> sha256 prefix of 120 random steps of 64 shoppers (see di
     "cold_start": "e3cec0297fce17d1",
     "long_term": "6a07306e6fec3c78",
     "sparse": "e6cdd902d34e82fe",
+    "cross_category": "6990675dc7f30f32",
+    "shops": "ee7ef1a00bcae7aa",
 }
 
 

@@ -16,7 +16,8 @@ _LOG_PRICE_RANGE = (math.log(float(np.finfo(np.float32).tiny)), LOG_FLOAT32_MAX)
 
 @dataclass(frozen=True)
 class Catalog:
-    """Immutable arrays describing the M items of one world (indexed by item id)."""
+    """Immutable arrays describing the M items of one world (indexed by item id), with
+    the category complements and shops of the world."""
 
     category: NDArray[np.int64]  # (n_items,)
     embedding: NDArray[np.float32]  # (n_items, embedding_dim), unit rows
@@ -31,6 +32,20 @@ class Catalog:
     median_price: float
     # calibrated worlds: utility of each slate position (overrides choice.position_bias)
     position_utility: NDArray[np.float32] | None = None
+    # attached by core.build_world from their own streams (recenv.sim.complements, .shops)
+    complements: NDArray[np.int32] | None = None  # (n_categories, width), -1 padded
+    shop: NDArray[np.int64] | None = None  # (n_items,) shop of each item; None: no shops
+    shop_reputation: NDArray[np.float32] | None = None  # (n_shops,)
+
+    @property
+    def n_shops(self) -> int:
+        return 0 if self.shop_reputation is None else len(self.shop_reputation)
+
+    def item_reputation(self) -> NDArray[np.float32]:
+        """``(n_items,)`` reputation of each item's shop (0 without shops)."""
+        if self.shop is None or self.shop_reputation is None:
+            return np.zeros(self.n_items, dtype=np.float32)
+        return self.shop_reputation[self.shop]
 
     @property
     def n_items(self) -> int:
@@ -48,6 +63,9 @@ class Catalog:
             "popularity_rank": self.popularity_rank.copy(),
             "release_session": self.release_session.copy(),
         }
+        if self.shop is not None:
+            features["shop"] = self.shop.copy()
+            features["shop_reputation"] = self.item_reputation().copy()
         if include_embeddings:
             features["embedding"] = self.embedding.copy()
         return features

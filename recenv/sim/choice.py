@@ -4,6 +4,7 @@ For shopper n and item j shown at position k of the slate:
 
     u[n, k] = taste[n] . embedding[j]                       (affinity)
               + appeal[j] + quality_weight * quality[j]      (static item utility)
+              + reputation_click_weight * reputation[shop[j]]  (shops, ``recenv.sim.shops``)
               - price_sensitivity[n] * log(price[j] / median_price)
               - fatigue_weight * fatigue[n, category[j]]
               + need_weight * log(need[n, category[j]])  (needs on: satiation, complements)
@@ -34,8 +35,11 @@ from recenv.sim.dynamics import promotion_utility
 
 
 def static_utility(config: EnvConfig, catalog: Catalog) -> NDArray[np.float32]:
-    """``appeal + quality_weight * quality`` per item: the terms no shopper changes."""
-    return (catalog.appeal + config.choice.quality_weight * catalog.quality).astype(np.float32)
+    """``appeal + quality_weight * quality + reputation_click_weight * shop reputation``
+    per item: the terms no shopper changes (no shops: reputation 0)."""
+    utility = catalog.appeal + config.choice.quality_weight * catalog.quality
+    utility = utility + config.catalog.reputation_click_weight * catalog.item_reputation()
+    return utility.astype(np.float32)
 
 
 def log_relative_price(catalog: Catalog) -> NDArray[np.float32]:

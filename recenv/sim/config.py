@@ -129,6 +129,33 @@ def _check_log_normal(what: str, mean_field: str, log_mean: float, log_std: floa
     )
 
 
+def parse_complement_map(spec: str, n_categories: int) -> dict[int, list[int]]:
+    """``"0:1,2;3:0"`` as ``{0: [1, 2], 3: [0]}``, or a ValueError naming the bad part."""
+    name = "CatalogConfig.complements"
+    allowed = f"'next', 'random' or 'a:b,c;d:e' with categories in [0, {n_categories - 1}]"
+    mapping: dict[int, list[int]] = {}
+    for part in filter(None, (piece.strip() for piece in spec.split(";"))):
+        source, _, targets = part.partition(":")
+        try:
+            category = int(source)
+            complements = [int(target) for target in targets.split(",") if target.strip()]
+        except ValueError:
+            raise out_of_range(name, spec, allowed) from None
+        if not complements or category in mapping:
+            raise out_of_range(name, spec, f"{allowed}, each category listed once")
+        for value in (category, *complements):
+            if not 0 <= value < n_categories:
+                raise out_of_range(f"{name} category", value, f"[0, {n_categories - 1}]")
+        if category in complements or len(set(complements)) < len(complements):
+            raise out_of_range(
+                name, spec, f"{allowed}; a category's complements are distinct others"
+            )
+        mapping[category] = complements
+    if not mapping:
+        raise out_of_range(name, spec, allowed)
+    return mapping
+
+
 @dataclass(frozen=True)
 class CatalogConfig(Validated):
     """The item model: categories, prices, latent embeddings, quality, popularity, arrivals.
@@ -138,6 +165,18 @@ class CatalogConfig(Validated):
     ranking; a fraction of items is clickbait (appealing but of low quality). The last
     ``n_new_items`` item ids are not on sale at first and are released one every
     ``new_item_interval`` sessions (cold-start items).
+
+    Complements (``recenv.sim.complements``): buying an item of category ``a`` raises the
+    need of each complement of ``a`` by ``dynamics.complement_boost``. ``complements`` is
+    ``"next"`` (the ring ``a -> a + 1 mod n_categories``), ``"random"`` (``n_complements``
+    other categories per category, drawn from ``catalog_seed``) or an explicit map
+    ``"0:1,2;3:0"`` (category 0 -> 1 and 2, 3 -> 0; unlisted categories have none).
+
+    Shops (``recenv.sim.shops``): with ``n_shops > 0`` every item belongs to one shop (shop
+    ``s`` drawn with probability ``~ (s + 1) ** -shop_size_exponent``, each shop at least one
+    item), and shop ``s`` has a reputation ``r_s ~ N(0, reputation_std**2)`` that adds
+    ``reputation_click_weight * r_s`` to its items' click utility and
+    ``reputation_cart_weight * r_s`` to their add-to-cart logit.
     """
 
     n_items: int = 1000  # catalog size M (ids 0..M-1)
@@ -156,6 +195,13 @@ class CatalogConfig(Validated):
     n_new_items: int = 0  # the last ids, released during the run
     new_item_interval: int = 1  # sessions between two releases
     observable_embeddings: bool = False  # expose latent embeddings in item_features
+    complements: str = "next"  # "next" (ring), "random" or an explicit map "0:1,2;3:0"
+    n_complements: int = 1  # complements per category ("random")
+    n_shops: int = 0  # shops the items belong to (0: no shops)
+    shop_size_exponent: float = 1.0  # Zipf exponent of shop sizes
+    reputation_std: float = 1.0  # spread of shop reputations (standard normal scaled)
+    reputation_click_weight: float = 0.5  # click utility per unit of shop reputation
+    reputation_cart_weight: float = 0.5  # add-to-cart logit per unit of shop reputation
 
     bounds: ClassVar[dict[str, Bound]] = {
         "n_items": Bound(2, 10_000_000),
@@ -169,10 +215,26 @@ class CatalogConfig(Validated):
         "clickbait_fraction": PROBABILITY,
         "n_new_items": NON_NEGATIVE,
         "new_item_interval": POSITIVE_INT,
+        "n_complements": POSITIVE_INT,
+        "n_shops": NON_NEGATIVE,
+        "shop_size_exponent": NON_NEGATIVE,
+        "reputation_std": NON_NEGATIVE,
     }
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.complements == "random" and self.n_complements > self.n_categories - 1:
+            raise out_of_range(
+                "CatalogConfig.n_complements",
+                self.n_complements,
+                f"[1, n_categories - 1 = {self.n_categories - 1}] with complements = 'random'",
+            )
+        if self.complements not in ("next", "random"):
+            parse_complement_map(self.complements, self.n_categories)
+        if self.n_shops > self.n_items:
+            raise out_of_range(
+                "CatalogConfig.n_shops", self.n_shops, f"[0, n_items={self.n_items}]"
+            )
         if self.n_categories > self.n_items:
             raise out_of_range(
                 "CatalogConfig.n_categories", self.n_categories, f"[1, n_items={self.n_items}]"
@@ -321,7 +383,7 @@ class DynamicsConfig(Validated):
     query_fatigue: float = 1.0  # share of fatigue the searched category gets (0: exempt)
     # needs: utility + need_weight * log(need[category]); a purchase satiates its category
     satiation: float = 0.0  # share of a category's need one bought item removes (0: off)
-    complement_boost: float = 0.0  # need added to category c + 1 per item of c bought (0: off)
+    complement_boost: float = 0.0  # need added to each complement of c per item of c bought
     need_weight: float = 1.0  # utility per unit of log(need)
     need_recovery: float = 0.05  # share of the gap to need 1 closed each step
     need_recovery_per_visit: float = 0.5  # share of that gap closed between two visits
@@ -359,7 +421,9 @@ class InterfaceConfig(Validated):
     * ``action``: ``"items"`` (item ids: ``Discrete`` or ``MultiDiscrete`` slates),
       ``"scores"`` (a ``Box`` of one score per item in [-1, 1]) or ``"feature_weights"``
       (a ``Box`` of weights over the observable item features, Virtual-Taobao's ranking
-      action): the env shows the ``slate_size`` highest-scored items the mask allows.
+      action): the env shows the ``slate_size`` highest-scored items the mask allows;
+      ``"shops"`` (``Discrete(n_shops)``, a shop id): the env shows that shop's slate,
+      its ``slate_size`` most popular items the mask allows (``recenv.sim.shops``).
     * ``slate_repeats``: ``"replace"`` swaps an item repeated in a slate for the next id
       (cyclically) not in the slate, counted in ``info["slate_repeats"]``; ``"strict"``
       raises ``ValueError``.
@@ -381,7 +445,7 @@ class InterfaceConfig(Validated):
 
     bounds: ClassVar[dict[str, Bound]] = {"observation_positions": NON_NEGATIVE}
     choices: ClassVar[dict[str, tuple[str, ...]]] = {
-        "action": ("items", "scores", "feature_weights"),
+        "action": ("items", "scores", "feature_weights", "shops"),
         "slate_repeats": ("replace", "strict"),
         "observation": ("ids", "features"),
     }
@@ -438,6 +502,10 @@ class EnvConfig(Validated):
                 "InterfaceConfig.observation_positions",
                 self.interface.observation_positions,
                 f"[0, history_length={self.history_length}]",
+            )
+        if self.interface.action == "shops" and self.catalog.n_shops == 0:
+            raise out_of_range(
+                "CatalogConfig.n_shops", 0, "[1, n_items] with interface.action = 'shops'"
             )
         check_memory(self)  # one shopper; vector envs check again with num_envs
 

@@ -24,6 +24,7 @@ observation while the row is in cache (``step_and_observe``).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -34,6 +35,7 @@ from recenv.sim import streams
 from recenv.sim.borrow import borrowed
 from recenv.sim.catalog import Catalog, build_catalog
 from recenv.sim.choice import choose
+from recenv.sim.complements import complement_table
 from recenv.sim.config import EnvConfig
 from recenv.sim.dynamics import (
     consume_cart,
@@ -51,6 +53,7 @@ from recenv.sim.shoppers import (
     draw_shoppers,
     return_or_leave,
 )
+from recenv.sim.shops import draw_shops
 from recenv.sim.state import (
     CART_VALUE,
     SESSION_FEATURES,
@@ -96,15 +99,26 @@ class World(NamedTuple):
 
 
 def build_world(config: EnvConfig) -> World:
-    """Draw the catalog and the population from independent streams of ``catalog_seed``."""
+    """Draw the catalog, the population, the complement map and the shops from independent
+    streams of ``catalog_seed`` (the later streams leave the earlier ones as they were)."""
+    streams_of_world = np.random.SeedSequence(config.catalog_seed).spawn(4)
+    catalog_seq, population_seq, complement_seq, shop_seq = streams_of_world
     if config.calibration:
         from recenv.sim.calibrated import calibrated_world  # only calibrated scenarios need it
 
-        return World(*calibrated_world(config))
-    catalog_seq, population_seq = np.random.SeedSequence(config.catalog_seed).spawn(2)
-    catalog = build_catalog(config.catalog, np.random.default_rng(catalog_seq))
-    population = build_population(config.shoppers, catalog, np.random.default_rng(population_seq))
-    return World(catalog, population)
+        catalog, population = calibrated_world(config)
+    else:
+        catalog = build_catalog(config.catalog, np.random.default_rng(catalog_seq))
+        population = build_population(
+            config.shoppers, catalog, np.random.default_rng(population_seq)
+        )
+    structure: dict[str, Any] = {
+        "complements": complement_table(config.catalog, np.random.default_rng(complement_seq))
+    }
+    if config.catalog.n_shops:
+        shops = draw_shops(config.catalog, np.random.default_rng(shop_seq))
+        structure.update(shop=shops.shop, shop_reputation=shops.reputation)
+    return World(dataclasses.replace(catalog, **structure), population)
 
 
 class Simulator:

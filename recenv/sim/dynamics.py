@@ -49,7 +49,8 @@ def consume_cart(shopper, state, items, params):
     count = state.cart_count[shopper]
     if params.needs_active:
         for slot in range(count):
-            satiate(state.need, shopper, items.category[state.cart_items[shopper, slot]], params)
+            category = items.category[state.cart_items[shopper, slot]]
+            satiate(state.need, shopper, category, items.complement, params)
     drift_taste(
         state.taste,
         shopper,
@@ -135,14 +136,18 @@ def add_fatigue(fatigue, intent, shopper, slates, category, params):
 
 
 @njit(cache=True, inline="always")
-def satiate(need, shopper, category, params):
-    """A bought item of ``category``: ``need[category] *= 1 - satiation``, and its complement
-    (the next category) gains ``complement_boost``, capped at ``max_need``."""
+def satiate(need, shopper, category, complements, params):
+    """A bought item of ``category``: ``need[category] *= 1 - satiation``, and each of its
+    complements (row ``category`` of the -1 padded table, ``recenv.sim.complements``) gains
+    ``complement_boost``, capped at ``max_need``."""
     need[shopper, category] *= 1.0 - params.satiation
-    complement = (category + 1) % need.shape[1]
-    need[shopper, complement] = min(
-        need[shopper, complement] + params.complement_boost, params.max_need
-    )
+    for slot in range(complements.shape[1]):
+        complement = complements[category, slot]
+        if complement < 0:
+            break
+        need[shopper, complement] = min(
+            need[shopper, complement] + params.complement_boost, params.max_need
+        )
 
 
 @njit(cache=True, inline="always")

@@ -95,7 +95,8 @@ class ShoppingEnv(gym.Env):
     ``info["slate_repeats"]``) or raises (``"strict"``). ``interface.action = "scores"``
     (a ``Box`` of M scores) or ``"feature_weights"`` (weights over the observable item
     features): the env shows the K best-scored allowed items (``recenv.sim.scoring``).
-    Anything else raises ``ValueError``.
+    ``interface.action = "shops"`` (``Discrete(n_shops)``): the shop's K most popular
+    allowed items (``recenv.sim.shops``). Anything else raises ``ValueError``.
 
     **Masks.** ``action_masks()`` (sb3-contrib's convention: ``(M,)``, or ``(K * M,)`` one
     mask per position) marks the items that may be shown now: released items, and with

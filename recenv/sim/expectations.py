@@ -98,7 +98,7 @@ def _expected_outcomes(
             price, quality = items.price[item], items.quality[item]
             p_cart = 0.0
             if price <= budget[n] - cart_value[n] and cart_count[n] < params.cart_capacity:
-                p_cart = cart_probability(quality, affinity, params)
+                p_cart = cart_probability(quality, affinity, items.cart_utility[item], params)
             carted = p_click * p_cart
             buy_with = checkout_probability(
                 cart_quality_sum[n] + quality, cart_count[n] + 1, params

@@ -20,8 +20,9 @@ def sigmoid(logit):
 
 
 @njit(cache=True, inline="always")
-def cart_probability(quality, affinity, params):
-    """``P(add to cart | click) = sigmoid(cart_bias + w_q * quality + w_t * affinity)``.
+def cart_probability(quality, affinity, cart_utility, params):
+    """``P(add to cart | click) = sigmoid(cart_bias + w_q * quality + w_t * affinity
+    + cart_utility)``, ``cart_utility`` the item's shop-reputation term (0 without shops).
 
     Only when the price fits the budget left after the cart and the cart has room; the
     caller checks both.
@@ -30,6 +31,7 @@ def cart_probability(quality, affinity, params):
         params.cart_bias
         + params.cart_quality_weight * quality
         + params.cart_taste_weight * affinity
+        + cart_utility
     )
 
 
@@ -50,8 +52,9 @@ def click_to_cart(shopper, item, position, state, items, params, uniform):
     state.features[shopper, CLICKS] += 1.0
     fits = items.price[item] <= state.budget[shopper] - state.features[shopper, CART_VALUE]
     room = state.cart_count[shopper] < params.cart_capacity
+    affinity = state.slate_affinity[shopper, position]
     wants = uniform < cart_probability(
-        items.quality[item], state.slate_affinity[shopper, position], params
+        items.quality[item], affinity, items.cart_utility[item], params
     )
     if not (fits and room and wants):
         return False

@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from recenv.sim import masks, scoring
+from recenv.sim import masks, scoring, shops
 from recenv.sim import spaces as recenv_spaces
 from recenv.sim.catalog import Catalog
 from recenv.sim.config import EnvConfig
@@ -31,9 +31,16 @@ class AgentInterface:
         self.item_features = item_feature_matrix(catalog, config.catalog.observable_embeddings)
         self.score_width = {
             "items": 0,
+            "shops": 0,
             "scores": catalog.n_items,
             "feature_weights": self.item_features.shape[1],
         }[self.action_mode]
+        self.shop_slates = None
+        if self.action_mode == "shops":
+            self.shop_slates = shops.ShopSlates(
+                catalog.shop, catalog.popularity_rank, catalog.n_shops
+            )
+            self.shop_slates.check_fits(config.slate_size)
         self.mask_in_info = interface.mask_in_info
 
     # spaces
@@ -44,13 +51,18 @@ class AgentInterface:
         return recenv_spaces.observation_space(self.config)
 
     def action_space(self) -> spaces.Space:
-        """One shopper's actions: item ids (``Discrete`` or slates) or a ``Box`` of scores."""
+        """One shopper's actions: item ids (``Discrete`` or slates), a ``Box`` of scores, or
+        a shop id (``Discrete(n_shops)``)."""
+        if self.shop_slates is not None:
+            return spaces.Discrete(self.shop_slates.n_shops)
         if self.score_width:
             return scoring.score_space(self.score_width)
         return recenv_spaces.action_space(self.config)
 
     def batched_action_space(self, n_shoppers: int) -> spaces.Space:
         """Actions of ``n_shoppers`` at once, as the vector env takes them."""
+        if self.shop_slates is not None:
+            return spaces.MultiDiscrete(np.full(n_shoppers, self.shop_slates.n_shops))
         if self.score_width:
             return scoring.score_space(self.score_width, (n_shoppers,))
         return recenv_spaces.batched_action_space(self.config, n_shoppers)
@@ -60,7 +72,10 @@ class AgentInterface:
         self, actions: Any, n_shoppers: int, batched: bool, state: ShopperState
     ) -> tuple[NDArray[np.int64], NDArray[np.int64] | None]:
         """``(n, slate_size)`` slates from the agent's actions, and the repeats replaced in
-        each (None where no slate can repeat: single items and scoring actions)."""
+        each (None where no slate can repeat: single items, scoring and shop actions)."""
+        if self.shop_slates is not None:
+            ids = shops.check_shop_ids(actions, n_shoppers, self.shop_slates.n_shops, batched)
+            return self.shop_slates.slates(ids, self.mask(state), self.config.slate_size), None
         if not self.score_width:
             return recenv_spaces.validate_slates(actions, n_shoppers, self.config, batched)
         weights = scoring.check_scores(actions, n_shoppers, self.score_width, batched)
@@ -99,8 +114,9 @@ class AgentInterface:
     def action_masks(self, state: ShopperState) -> NDArray[np.bool_]:
         """The mask in sb3-contrib's convention: ``(n, n_items)`` for single items, one mask
         per slate position concatenated, ``(n, slate_size * n_items)``, for slates; score
-        actions have no discrete mask (the env applies it itself)."""
-        if self.score_width:
+        actions have no discrete mask (the env applies it itself), nor do shop actions (a
+        shop's slate applies it)."""
+        if self.score_width or self.shop_slates is not None:
             raise ValueError(
                 f"action_masks() is for discrete actions; interface.action = "
                 f"{self.action_mode!r} applies the mask itself (top K of the allowed items)"

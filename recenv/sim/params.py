@@ -34,6 +34,13 @@ KERNEL_SECTIONS = ("", "shoppers", "choice", "funnel", "dynamics")  # "": EnvCon
 
 OUTSIDE_KERNEL: dict[str, tuple[str, str]] = {  # config field (or section) -> (module, why)
     "catalog": ("recenv.sim.catalog", "drawn into the Catalog, read through ItemTable"),
+    "catalog.complements": ("recenv.sim.complements", "the complement table, in ItemTable"),
+    "catalog.n_complements": ("recenv.sim.complements", "the complement table, in ItemTable"),
+    "catalog.n_shops": ("recenv.sim.shops", "draw_shops; reputation terms in ItemTable"),
+    "catalog.shop_size_exponent": ("recenv.sim.shops", "draw_shops"),
+    "catalog.reputation_std": ("recenv.sim.shops", "draw_shops"),
+    "catalog.reputation_click_weight": ("recenv.sim.choice", "static_utility, in ItemTable"),
+    "catalog.reputation_cart_weight": ("recenv.sim.params", "cart_utility, in ItemTable"),
     "catalog.observable_embeddings": ("recenv.sim.env", "whether item_features show embeddings"),
     "slate_size": ("recenv.sim.spaces", "the action space; kernels read the slates' shape"),
     "history_length": ("recenv.sim.state", "the length of the history ring"),
@@ -130,7 +137,7 @@ class ItemTable(NamedTuple):
     """Per-item arrays the kernels read, indexed by item id."""
 
     embedding: NDArray[np.float32]  # (n_items, dim)
-    static_utility: NDArray[np.float32]  # appeal + quality_weight * quality
+    static_utility: NDArray[np.float32]  # appeal + quality_weight * quality (+ reputation)
     log_price: NDArray[np.float32]  # log(price / median price)
     price: NDArray[np.float32]
     quality: NDArray[np.float32]
@@ -138,6 +145,8 @@ class ItemTable(NamedTuple):
     category: NDArray[np.int32]
     release_session: NDArray[np.int64]
     position_utility: NDArray[np.float32]  # (slate_size,), -position_bias * log(1 + k)
+    complement: NDArray[np.int32]  # (n_categories, width) complements, -1 padded
+    cart_utility: NDArray[np.float32]  # add-to-cart logit of the item's shop reputation
 
 
 def item_table(config: EnvConfig, catalog: Catalog) -> ItemTable:
@@ -152,4 +161,14 @@ def item_table(config: EnvConfig, catalog: Catalog) -> ItemTable:
         category=catalog.category.astype(np.int32),
         release_session=catalog.release_session,
         position_utility=choice.position_utility(config, catalog),
+        complement=_complements(catalog),
+        cart_utility=(config.catalog.reputation_cart_weight * catalog.item_reputation()).astype(
+            np.float32
+        ),
     )
+
+
+def _complements(catalog: Catalog) -> NDArray[np.int32]:
+    if catalog.complements is None:
+        raise ValueError("the catalog has no complement map: build worlds with core.build_world")
+    return np.ascontiguousarray(catalog.complements, dtype=np.int32)
