@@ -101,6 +101,47 @@ def agents_table(name: str = "agents.json") -> str:
     return "\n".join(lines) + "\n"
 
 
+def slateq_table() -> str:
+    """``python benchmarks/slateq.py --json benchmarks/results/slateq.json``."""
+    report = _load("slateq.json")
+    agents = report["agents"]
+    arms = [key.removesuffix("_minus_random") for key in report if key.endswith("_minus_random")]
+    lines = [
+        "`python benchmarks/slateq.py --json benchmarks/results/slateq.json` "
+        f"(`{' '.join(report['overrides'])}`; {len(report['seeds'])} training seeds, learners "
+        f"{report['learner_steps']:,} shopper-steps each):",
+        "",
+        "| agent | role | mean return [95% CI] | normalised | per seed | CTR | session length "
+        "| training s per seed | "
+        + " | ".join(f"{arm} minus agent [95% CI]" for arm in arms)
+        + " |",
+        "|---|---|---|---|---|---|---|---|" + "---|" * len(arms),
+    ]
+    for name, figures in sorted(agents.items(), key=lambda item: -item[1]["mean_return"]):
+        differences = [report.get(f"{arm}_minus_{name}") for arm in arms]
+        cells = [
+            f"{d['mean']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]" if d else ""
+            for d in differences
+        ]
+        lines.append(
+            f"| {name} | {figures['role']} | {_ci(figures, 'mean_return')} | "
+            f"{figures['normalised']:.3f} | "
+            + ", ".join(f"{value:.2f}" for value in figures["per_seed_return"])
+            + f" | {figures['ctr']:.3f} | {figures['session_length']:.1f} | "
+            + ", ".join(f"{value:.0f}" for value in figures["train_seconds"])
+            + " | "
+            + " | ".join(cells)
+            + " |"
+        )
+    lines += [
+        "",
+        f"Best simple baseline: `{report['best_baseline']}`. Normalised: (agent - random) / "
+        f"({report['normalised_by']} - random). Paired differences on the same shoppers, seeds "
+        f"paired. Timings: {report['note']}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _n(key: str) -> str:
     return f"{int(key):,}"
 
@@ -700,6 +741,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "ope": ope_table,
     "fidelity": fidelity_table,
     "long_term": long_term_line,
+    "slateq": slateq_table,
 }
 
 
