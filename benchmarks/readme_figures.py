@@ -107,7 +107,8 @@ def slateq_table() -> str:
     agents = report["agents"]
     arms = [key.removesuffix("_minus_random") for key in report if key.endswith("_minus_random")]
     lines = [
-        "`python benchmarks/slateq.py --json benchmarks/results/slateq.json` "
+        f"`python benchmarks/slateq.py --jobs {report['jobs']} --json "
+        "benchmarks/results/slateq.json` "
         f"(`{' '.join(report['overrides'])}`; {len(report['seeds'])} training seeds, learners "
         f"{report['learner_steps']:,} shopper-steps each):",
         "",
@@ -140,6 +141,24 @@ def slateq_table() -> str:
         f"paired. Timings: {report['note']}.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def slateq_click_model_line() -> str:
+    """``python benchmarks/slateq_click_model.py --json <results>/slateq_click_model.json``."""
+    report = _load("slateq_click_model.json")
+    learned = ", ".join(f"{value:.2f}" for value in report["position_utility_learned"])
+    true = ", ".join(f"{value:.2f}" for value in report["position_utility_true"])
+    return (
+        "`python benchmarks/slateq_click_model.py --json "
+        "benchmarks/results/slateq_click_model.json` (one seed, "
+        f"{report['steps']:,} steps, `no_click_value=learned n_steps=5`): the click model's "
+        "utilities rank the items of a shopper with a mean Spearman correlation of "
+        f"{report['spearman_mean']:.2f} to the true ones; position utilities {learned} "
+        f"(true {true}). Acting with the true attractions and the same learned item values: "
+        f"return {_ci(report['return_true_attractions'])} against "
+        f"{_ci(report['return_learned_attractions'])} with the learned ones (paired "
+        f"difference {_ci(report['true_minus_learned'])}).\n"
+    )
 
 
 def _n(key: str) -> str:
@@ -742,6 +761,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "fidelity": fidelity_table,
     "long_term": long_term_line,
     "slateq": slateq_table,
+    "slateq_click_model": slateq_click_model_line,
 }
 
 
