@@ -40,6 +40,7 @@ class ReplayBuffer:
         observation_shapes: Mapping[str, tuple[int, ...]],
         device: torch.device,
         generator: torch.Generator,
+        action_shape: tuple[int, ...] = (),
     ) -> None:
         self.capacity, self.device, self.generator = capacity, device, generator
         self.position, self.size = 0, 0
@@ -57,18 +58,25 @@ class ReplayBuffer:
 
         self.observations = observation_block()
         self.next_observations = observation_block()
-        self.actions = block((), torch.long)
+        self.actions = block(action_shape, torch.long)  # an item, or a slate and its click
         self.rewards = block((), torch.float32)
         self.discounts = block((), torch.float32)
         self.terminated = block((), torch.float32)
 
     @classmethod
     def for_agent(
-        cls, capacity: int, observation_space: Any, device: torch.device, seed: int
+        cls,
+        capacity: int,
+        observation_space: Any,
+        device: torch.device,
+        seed: int,
+        action_shape: tuple[int, ...] = (),
     ) -> ReplayBuffer:
-        """A buffer shaped like a vector env's single observations, sampled by ``seed``."""
+        """A buffer shaped like a vector env's single observations, sampled by ``seed``;
+        each stored action has ``action_shape`` (``()``: one item id)."""
         shapes = {key: value.shape for key, value in observation_space.items()}
-        return cls(capacity, shapes, device, torch.Generator(device=device).manual_seed(seed))
+        generator = torch.Generator(device=device).manual_seed(seed)
+        return cls(capacity, shapes, device, generator, action_shape)
 
     def add(
         self,
@@ -160,13 +168,14 @@ class ReplayBuffer:
         observation_space: Any,
         device: torch.device,
         seed: int,
+        action_shape: tuple[int, ...] = (),
     ) -> ReplayBuffer | None:
         """The buffer ``save`` wrote into ``path``, or None when there is none."""
         source = Path(path) / "replay_buffer.pt"
         if not source.is_file():
             return None
         state = load_weights(source, torch.device("cpu"))
-        buffer = cls.for_agent(capacity, observation_space, device, seed)
+        buffer = cls.for_agent(capacity, observation_space, device, seed, action_shape)
         buffer.load_state_dict(state["buffer"])
         buffer.generator.set_state(state["generator"])
         return buffer
@@ -245,9 +254,11 @@ class NStepCollector:
     """Steps a NEXT_STEP-autoreset vector env with a policy; its n-step transitions go to
     the replay buffer, each finished session's (environment) return to ``returns``.
 
-    A slot's autoreset step is no transition and is left out; for slates the stored action
-    is the slate's first item. A continued run (``session_index = steps done``) meets fresh
-    shoppers of its seed: no slot has reached that session yet (a session lasts >= 1 step).
+    A slot's autoreset step is no transition and is left out; the stored action is
+    ``stored_action(action, info)`` (default: the item, or a slate's first item; SlateQ keeps
+    the slate and the clicked position). A continued run (``session_index = steps done``)
+    meets fresh shoppers of its seed: no slot has reached that session yet (a session lasts
+    >= 1 step).
     """
 
     def __init__(
@@ -267,6 +278,7 @@ class NStepCollector:
         self.restarting = np.zeros(env.num_envs, dtype=bool)  # the slot's last step ended
         self.session_return = np.zeros(env.num_envs)
         self.returns: list[float] = []
+        self.stored_action: Callable[[NDArray[np.int64], Any], NDArray[np.int64]] = first_item
 
     def step(
         self,
@@ -276,10 +288,10 @@ class NStepCollector:
         """One vector step; ``learning_reward(reward, obs, next_obs, terminated)`` is stored."""
         observation = self.observation
         action = policy(observation)
-        next_observation, reward, terminated, truncated, _ = self.env.step(action)
+        next_observation, reward, terminated, truncated, info = self.env.step(action)
         transitions = self.window.push(
             observation,
-            action if action.ndim == 1 else action[:, 0],
+            self.stored_action(action, info),
             learning_reward(reward, observation, next_observation, terminated),
             terminated,
             truncated,
@@ -291,3 +303,8 @@ class NStepCollector:
         self.session_return = np.where(self.restarting, 0.0, self.session_return + reward)
         self.restarting, self.observation = terminated | truncated, next_observation
         self.returns.extend(self.session_return[self.restarting].tolist())
+
+
+def first_item(action: NDArray[np.int64], info: Any = None) -> NDArray[np.int64]:
+    """The item of each step, or the first item of each slate: what DQN learns from."""
+    return action if action.ndim == 1 else action[:, 0]

@@ -47,7 +47,13 @@ from agents.base import (
     predict_with_act,
     top_items,
 )
-from agents.buffers import NStepCollector, NStepWindow, ReplayBuffer, TransitionBatch
+from agents.buffers import (
+    NStepCollector,
+    NStepWindow,
+    ReplayBuffer,
+    TransitionBatch,
+    first_item,
+)
 from agents.networks import (
     ItemScoreHead,
     LinearScoreHead,
@@ -121,7 +127,7 @@ class DQNConfig(EncoderSettings):
         super().__post_init__()
         if self.batch_size > self.buffer_size:
             allowed = f"[1, buffer_size = {self.buffer_size}]"
-            raise out_of_range("dqn.batch_size", self.batch_size, allowed)
+            raise out_of_range(f"{self.agent}.batch_size", self.batch_size, allowed)
 
 
 def device_tensors(observation: Mapping[str, torch.Tensor], device: torch.device):
@@ -136,9 +142,12 @@ def device_tensors(observation: Mapping[str, torch.Tensor], device: torch.device
 
 
 class QNetwork(nn.Module):
-    """State encoder followed by an item-score head: one Q-value per item."""
+    """State encoder followed by an item-score head: one Q-value (or other score) per item.
 
-    def __init__(self, env_config: EnvConfig, item_category: NDArray[np.int64], config: DQNConfig):
+    ``config`` needs ``embedding_dim``, ``hidden_size`` and ``head`` (``DQNConfig``'s fields;
+    SlateQ's click model reads the same three)."""
+
+    def __init__(self, env_config: EnvConfig, item_category: NDArray[np.int64], config: Any):
         super().__init__()
         dim, hidden = config.embedding_dim, config.hidden_size
         self.encoder = build_encoder(env_config, item_category, dim, hidden, config)
@@ -158,16 +167,23 @@ class QNetwork(nn.Module):
 
 
 class DQNAgent:
-    """Deep Q-learning over item scores, collecting from many shoppers per step."""
+    """Deep Q-learning over item scores, collecting from many shoppers per step.
+
+    ``agents.slateq.SlateQAgent`` extends it (one level): ``schema``, ``network``,
+    ``stored_action`` and ``_update_tensor`` are what it changes; the training loop,
+    schedules, target sync (``_gradient_step``), model selection and checkpoints stay here."""
+
+    schema: ClassVar[type[DQNConfig]] = DQNConfig
+    network: ClassVar[type[QNetwork]] = QNetwork
 
     def __init__(
         self, env_config: EnvSource = None, seed: int = 0, device: str = "auto", **settings: Any
     ) -> None:
-        self.env_config, self.config = hp.agent_settings(env_config, DQNConfig, settings)
+        self.env_config, self.config = hp.agent_settings(env_config, self.schema, settings)
         self.seed, self.device, config = seed, resolve_device(device), self.config
         torch.manual_seed(seed)
         item_category = item_features(self.env_config)["category"]
-        self.q_network = QNetwork(self.env_config, item_category, config).to(self.device)
+        self.q_network = self.network(self.env_config, item_category, config).to(self.device)
         self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
         self.optimizer = torch.optim.Adam(
             self.q_network.parameters(), lr=config.learning_rate, foreach=True
@@ -241,10 +257,12 @@ class DQNAgent:
             return self._learn_on_device(env, total_steps, logger, callback)
         if self.buffer is None:
             space, size = env.single_observation_space, config.buffer_size
-            self.buffer = ReplayBuffer.for_agent(size, space, self.device, self.seed)
+            shape = self.stored_action_shape
+            self.buffer = ReplayBuffer.for_agent(size, space, self.device, self.seed, shape)
         report = ProgressReport(logger, config.log_interval, self.steps_done)
         window = NStepWindow(config.n_steps, config.gamma)
         collector = NStepCollector(env, self.buffer, window, self.seed, self.steps_done)
+        collector.stored_action = self.stored_action
         collector.returns, end = report.returns, self.steps_done + total_steps
 
         def learn_step() -> None:
@@ -386,6 +404,11 @@ class DQNAgent:
         """One gradient step (``_update_tensor``); its loss read back."""
         return self._update_tensor(batch).item()
 
+    # what the replay buffer keeps of an action: the item, or a slate's first item
+    stored_action_shape: ClassVar[tuple[int, ...]] = ()
+
+    stored_action = staticmethod(first_item)
+
     def _update_tensor(self, batch: TransitionBatch) -> torch.Tensor:
         """One gradient step on the Huber loss to the (Double) DQN target.
 
@@ -402,7 +425,12 @@ class DQNAgent:
                 next_value = self.target_network(batch.next_observation).max(dim=1).values
             # batch.discount is gamma^m for the m steps the return G spans
             td_target = batch.reward + (1 - batch.terminated) * batch.discount * next_value
-        loss = nn.functional.smooth_l1_loss(q_taken, td_target)
+        return self._gradient_step(nn.functional.smooth_l1_loss(q_taken, td_target))
+
+    def _gradient_step(self, loss: torch.Tensor) -> torch.Tensor:
+        """Minimise ``loss`` by one clipped Adam step of the Q-network, then sync the target
+        network (hard copy every ``target_update_interval`` updates, or Polyak)."""
+        config = self.config
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(self.q_network.parameters(), config.max_grad_norm)
@@ -435,7 +463,7 @@ class DQNAgent:
             "selection": self.selection.counters(),
             "rng_state": self.rng.bit_generator.state,
         }
-        save_torch_agent(path, KIND, self, weights, **counters)
+        save_torch_agent(path, self.config.agent, self, weights, **counters)
 
     def save_replay_buffer(self, path: str | Path) -> None:
         """Write the replay buffer (plain tensors) next to a checkpoint, atomically."""
@@ -444,8 +472,8 @@ class DQNAgent:
 
     def load_replay_buffer(self, path: str | Path, observation_space: Any) -> bool:
         """Restore a buffer written by ``save_replay_buffer``; False when there is none."""
-        size, device = self.config.buffer_size, self.device
-        buffer = ReplayBuffer.load(path, size, observation_space, device, self.seed)
+        size, device, shape = self.config.buffer_size, self.device, self.stored_action_shape
+        buffer = ReplayBuffer.load(path, size, observation_space, device, self.seed, shape)
         self.buffer = buffer or self.buffer
         return buffer is not None
 
@@ -454,7 +482,8 @@ class DQNAgent:
         cls, path: str | Path, env_config: EnvConfig | None = None, device: str = "auto"
     ) -> DQNAgent:
         """Rebuild an agent from ``save``; weights load with ``weights_only=True``."""
-        agent, meta, state = load_torch_agent(cls, path, KIND, env_config, device, cls.checkpointed)
+        kind = cls.schema.agent
+        agent, meta, state = load_torch_agent(cls, path, kind, env_config, device, cls.checkpointed)
         for name in COUNTERS:
             setattr(agent, name, meta[name])
         agent.selection.best_state = state.get("best_weights")

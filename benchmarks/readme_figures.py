@@ -105,6 +105,66 @@ def agents_table(name: str = "agents.json") -> str:
     return "\n".join(lines) + "\n"
 
 
+def slateq_table() -> str:
+    """``python benchmarks/slateq.py --json benchmarks/results/slateq.json``."""
+    report = _load("slateq.json")
+    agents = report["agents"]
+    arms = [key.removesuffix("_minus_random") for key in report if key.endswith("_minus_random")]
+    lines = [
+        f"`python benchmarks/slateq.py --jobs {report['jobs']} --json "
+        "benchmarks/results/slateq.json` "
+        f"(`{' '.join(report['overrides'])}`; {len(report['seeds'])} training seeds, learners "
+        f"{report['learner_steps']:,} shopper-steps each):",
+        "",
+        "| agent | role | mean return [95% CI] | normalised | per seed | CTR | session length "
+        "| training s per seed | "
+        + " | ".join(f"{arm} minus agent [95% CI]" for arm in arms)
+        + " |",
+        "|---|---|---|---|---|---|---|---|" + "---|" * len(arms),
+    ]
+    for name, figures in sorted(agents.items(), key=lambda item: -item[1]["mean_return"]):
+        differences = [report.get(f"{arm}_minus_{name}") for arm in arms]
+        cells = [
+            f"{d['mean']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]" if d else ""
+            for d in differences
+        ]
+        lines.append(
+            f"| {name} | {figures['role']} | {_ci(figures, 'mean_return')} | "
+            f"{figures['normalised']:.3f} | "
+            + ", ".join(f"{value:.2f}" for value in figures["per_seed_return"])
+            + f" | {figures['ctr']:.3f} | {figures['session_length']:.1f} | "
+            + ", ".join(f"{value:.0f}" for value in figures["train_seconds"])
+            + " | "
+            + " | ".join(cells)
+            + " |"
+        )
+    lines += [
+        "",
+        f"Best simple baseline: `{report['best_baseline']}`. Normalised: (agent - random) / "
+        f"({report['normalised_by']} - random). Paired differences on the same shoppers, seeds "
+        f"paired. Timings: {report['note']}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def slateq_click_model_line() -> str:
+    """``python benchmarks/slateq_click_model.py --json <results>/slateq_click_model.json``."""
+    report = _load("slateq_click_model.json")
+    learned = ", ".join(f"{value:.2f}" for value in report["position_utility_learned"])
+    true = ", ".join(f"{value:.2f}" for value in report["position_utility_true"])
+    return (
+        "`python benchmarks/slateq_click_model.py --json "
+        "benchmarks/results/slateq_click_model.json` (one seed, "
+        f"{report['steps']:,} steps, `no_click_value=learned n_steps=5`): the click model's "
+        "utilities rank the items of a shopper with a mean Spearman correlation of "
+        f"{report['spearman_mean']:.2f} to the true ones; position utilities {learned} "
+        f"(true {true}). Acting with the true attractions and the same learned item values: "
+        f"return {_ci(report['return_true_attractions'])} against "
+        f"{_ci(report['return_learned_attractions'])} with the learned ones (paired "
+        f"difference {_ci(report['true_minus_learned'])}).\n"
+    )
+
+
 def _n(key: str) -> str:
     return f"{int(key):,}"
 
@@ -1048,6 +1108,8 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "fidelity": fidelity_table,
     "long_term": long_term_line,
     "bandits_obd": bandits_obd_table,
+    "slateq": slateq_table,
+    "slateq_click_model": slateq_click_model_line,
 }
 
 

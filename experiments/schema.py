@@ -38,6 +38,7 @@ SEED = Bound(0, 1e9)
 # conf/agent/<name>.yaml -> the agent's hyperparameters (the one source of their defaults)
 AGENT_SCHEMAS = {
     "dqn": "agents.dqn:DQNConfig",
+    "slateq": "agents.slateq:SlateQConfig",
     "mlp": "agents.mlp:MLPConfig",
     "kmeans": "agents.kmeans:KMeansConfig",
     "popularity": "agents.popularity:PopularityConfig",
