@@ -1,7 +1,9 @@
 """Compression for serving: int8 dynamic quantization, and distillation into a smaller student.
 
 Quantization (``quantized``): torch's dynamic int8 quantization of the ``nn.Linear`` layers
-(weights stored as int8, activations quantized on the fly). The catalog product of an item
+(weights stored as int8, activations quantized on the fly) and weight-only 8-bit
+quantization of the embeddings (one scale and offset per row: the item table that embeds
+histories is the largest array of a big catalog's network). The catalog product of an item
 head, ``project(s) @ table.T + bias``, is not a Linear while training (the table is tied to
 the history embeddings, ``agents.networks.ItemScoreHead``); for serving it is frozen into one
 (``FrozenItemScoreHead``: weight = the item table, bias = the item bias), so the largest
@@ -76,10 +78,12 @@ def quantized(agent: Any) -> Any:
     """An int8 dynamically quantized serving copy of a CPU ``agent`` (see the module doc)."""
     serving = frozen(agent)
     name, network = _network(serving)
+    linears = dict.fromkeys(quantizable(network), torch.ao.quantization.default_dynamic_qconfig)
+    embeddings = {nn.Embedding: torch.ao.quantization.float_qparams_weight_only_qconfig}
     setattr(
         serving,
         name,
-        torch.ao.quantization.quantize_dynamic(network, quantizable(network), dtype=torch.qint8),
+        torch.ao.quantization.quantize_dynamic(network, {**linears, **embeddings}),
     )
     return serving
 

@@ -130,7 +130,7 @@ class SequenceEncoder(nn.Module):
         entries = self.items(observation.history)[:, self.order] + self.event(events)
         now = (self.query(observation.query) + self.now)[:, None, :]
         sequence = torch.cat([entries, now], dim=1)
-        sequence = sequence + self.position(self.positions.expand(n, -1))
+        sequence = sequence + self.position(self.positions.expand(n, -1).contiguous())
         present = torch.cat(
             [events > 0, torch.ones(n, 1, dtype=torch.bool, device=events.device)], 1
         )
