@@ -21,7 +21,7 @@ from hydra.utils import get_class
 from agents.base import write_json_atomically
 from agents.evaluation import evaluation_env
 
-SAMPLE_SHOPPERS = 3  # explained shoppers per agent
+SAMPLE_SHOPPERS = 3  # explained shoppers per agent (runs set it: eval.explain_shoppers)
 SCANNED_SHOPPERS = 64  # evaluation slots searched for shoppers with a history
 TOP_HISTORY = 3  # history items listed per explanation in report.md
 
@@ -38,14 +38,17 @@ def sample_shoppers(
     return chosen, {key: np.asarray(value)[chosen] for key, value in observation.items()}
 
 
-def explain_run(folder: Path, target: str, eval_seed: int) -> list[dict[str, Any]] | None:
-    """The explanations of the sample shoppers' first recommendations by the agent saved
-    in ``folder/final_agent``; None when the agent cannot explain or was not saved."""
+def explain_run(
+    folder: Path, target: str, eval_seed: int, n_shoppers: int = SAMPLE_SHOPPERS
+) -> list[dict[str, Any]] | None:
+    """The explanations of ``n_shoppers`` sample shoppers' first recommendations by the
+    agent saved in ``folder/final_agent``; None when the agent cannot explain, was not
+    saved, or the run asked for none (``eval.explain_shoppers=0``)."""
     cls = get_class(target)
-    if not hasattr(cls, "explain") or not (folder / "final_agent").is_dir():
+    if not n_shoppers or not hasattr(cls, "explain") or not (folder / "final_agent").is_dir():
         return None
     agent = cls.load(folder / "final_agent")
-    slots, observation = sample_shoppers(agent.env_config, eval_seed)
+    slots, observation = sample_shoppers(agent.env_config, eval_seed, n_shoppers)
     recommended = np.asarray(agent.act(observation, deterministic=True))
     first = recommended if recommended.ndim == 1 else recommended[:, 0]
     explanations = agent.explain(observation, first)
@@ -63,7 +66,8 @@ def sample_explanations(runs: Sequence[Any]) -> list[dict[str, Any]]:
             continue
         seen.add(run.agent)
         target, eval_seed = str(run.results["agent_target"]), int(run.results["eval_seed"])
-        shoppers = explain_run(run.folder, target, eval_seed)
+        n_shoppers = int(run.results.get("explain_shoppers", SAMPLE_SHOPPERS))
+        shoppers = explain_run(run.folder, target, eval_seed, n_shoppers)
         if shoppers is not None:
             seed = int(run.results["seed"])
             entries.append({"agent": run.agent, "seed": seed, "shoppers": shoppers})

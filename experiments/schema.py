@@ -91,11 +91,13 @@ class EvalConfig(Validated):
     n_shoppers: int = 1_000
     seed: int = 123_456  # keep apart from training and validation seeds
     interval_shoppers: int = 256  # shoppers for the cheaper evaluations during training
+    explain_shoppers: int = 3  # evaluation shoppers whose first recommendation the report explains
 
     bounds: ClassVar[dict[str, Bound]] = {
         "n_shoppers": POSITIVE_INT,
         "seed": SEED,
         "interval_shoppers": POSITIVE_INT,
+        "explain_shoppers": Bound(0, 64),
     }
 
 

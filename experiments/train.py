@@ -284,6 +284,7 @@ def run_results(
         "accepted_changes": state["changes"],
         "eval_shoppers": int(cfg.eval.n_shoppers),
         "eval_seed": int(cfg.eval.seed),
+        "explain_shoppers": int(cfg.eval.explain_shoppers),
         "n_items": int(result.n_items),
         "metrics": {name: estimate.as_dict() for name, estimate in result.summary.items()},
         "metric_definitions": {

@@ -355,3 +355,23 @@ def test_report_explains_sample_shoppers_of_saved_agents(mlp: MLPAgent, tmp_path
         }
     report = (tmp_path / "report" / "report.md").read_text()
     assert "## Explanations" in report and f"| {slots[0]} | {expected[0].item} |" in report
+
+
+@pytest.mark.parametrize("n_shoppers", [0, 5])
+def test_eval_explain_shoppers_sets_how_many_the_report_explains(
+    mlp: MLPAgent, tmp_path: Path, n_shoppers: int
+) -> None:
+    """``eval.explain_shoppers`` (recorded in results.json): 0 turns the section off."""
+    folder = tmp_path / "runs" / "mlp"
+    handmade_run(folder, "mlp", seed=0, scale=1.0, role="learner")
+    results = json.loads((folder / "results.json").read_text())
+    settings = {"agent_target": MLP_TARGET, "explain_shoppers": n_shoppers}
+    write_json_atomically(folder / "results.json", {**results, **settings})
+    mlp.save(folder / "final_agent")
+    write_report([tmp_path / "runs"], tmp_path / "report")
+    written = tmp_path / "report" / "explanations.json"
+    if n_shoppers == 0:
+        assert not written.exists()
+        return
+    shoppers = json.loads(written.read_text())["explanations"][0]["shoppers"]
+    assert len(shoppers) == n_shoppers
