@@ -875,10 +875,6 @@ def privacy_table() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _estimate(figures: dict) -> str:
-    return f"{figures['mean']:.2f} [{figures['ci_low']:.2f}, {figures['ci_high']:.2f}]"
-
-
 def sequence_table() -> str:
     """``python benchmarks/sequence.py --json benchmarks/results/sequence.json ...``."""
     report = _load("sequence.json")
@@ -905,8 +901,8 @@ def sequence_table() -> str:
                 metrics = "- | - | - | -"
             lead = figures["sasrec_minus"].get(name)
             lines.append(
-                f"| `{preset}` | {label} | {metrics} | {_estimate(returns[name])} | "
-                f"{_estimate(lead) if lead else ''} |"
+                f"| `{preset}` | {label} | {metrics} | {_ci(returns[name])} | "
+                f"{_ci(lead) if lead else ''} |"
             )
     dqn = report["dqn_default"]
     latency = report["latency_large"]
@@ -922,8 +918,8 @@ def sequence_table() -> str:
         + ".",
         "",
         f"DQN on `default`, {dqn['steps']:,} steps, seeds {dqn['seeds']}: encoder mlp "
-        f"{_estimate(dqn['return']['mlp'])}, transformer {_estimate(dqn['return']['transformer'])};"
-        f" transformer minus mlp {_estimate(dqn['transformer_minus_mlp'])} (paired); training s "
+        f"{_ci(dqn['return']['mlp'])}, transformer {_ci(dqn['return']['transformer'])};"
+        f" transformer minus mlp {_ci(dqn['transformer_minus_mlp'])} (paired); training s "
         + ", ".join(f"{k} {sum(v) / len(v):.0f}" for k, v in dqn["train_s"].items())
         + ".",
     ]
@@ -995,8 +991,8 @@ def compression_table() -> str:
         for variant, row in figures["variants"].items():
             lines.append(
                 f"| {agent} | {variant} | {row['bytes'] / 1024:,.0f} | {row['p50_ms']:.2f} | "
-                f"{row['p99_ms']:.2f} | {_estimate(row['return'])} | "
-                f"{_estimate(row['minus_teacher']) if variant != 'teacher' else ''} |"
+                f"{row['p99_ms']:.2f} | {_ci(row['return'])} | "
+                f"{_ci(row['minus_teacher']) if variant != 'teacher' else ''} |"
             )
     return "\n".join(lines) + "\n"
 
